@@ -1,0 +1,9 @@
+//! Prometheus' chunk encodings, byte-identical to what Prometheus writes.
+//!
+//! A chunk packs a run of samples of one series into a compact bit stream. This crate reads and
+//! writes every encoding Prometheus stores in blocks and head chunks.
+
+pub mod bstream;
+pub mod error;
+
+pub use error::ChunkError;

@@ -1,0 +1,1 @@
+//! Runnable examples and the `tsdb` binary that composes the workspace's crates.
