@@ -17,7 +17,10 @@ pub struct BitWriter {
 impl BitWriter {
     /// An empty stream with room for `capacity` bytes.
     pub fn with_capacity(capacity: usize) -> Self {
-        BitWriter { bytes: Vec::with_capacity(capacity), free_bits: 0 }
+        BitWriter {
+            bytes: Vec::with_capacity(capacity),
+            free_bits: 0,
+        }
     }
 
     /// Resumes writing after `bit_len` bits of `bytes`.
@@ -89,7 +92,11 @@ impl BitWriter {
         }
         let mut remaining = nbits;
         // Only the low `nbits` bits count.
-        let value = if nbits == 64 { value } else { value & ((1u64 << nbits) - 1) };
+        let value = if nbits == 64 {
+            value
+        } else {
+            value & ((1u64 << nbits) - 1)
+        };
         // Fill the partial last byte first.
         if self.free_bits > 0 {
             let take = remaining.min(self.free_bits);
@@ -133,7 +140,12 @@ impl<'a> BitReader<'a> {
     /// A reader positioned at the first bit of `bytes`.
     #[inline]
     pub fn new(bytes: &'a [u8]) -> Self {
-        BitReader { bytes, next_byte: 0, buffer: 0, valid: 0 }
+        BitReader {
+            bytes,
+            next_byte: 0,
+            buffer: 0,
+            valid: 0,
+        }
     }
 
     /// Number of bits consumed so far.
@@ -159,7 +171,11 @@ impl<'a> BitReader<'a> {
             let take_bytes = (64 - self.valid as usize) / 8;
             let take_bits = (take_bytes * 8) as u32;
             // take_bits is in 8..=64.
-            let incoming = if take_bits == 64 { word } else { word >> (64 - take_bits) };
+            let incoming = if take_bits == 64 {
+                word
+            } else {
+                word >> (64 - take_bits)
+            };
             self.buffer |= if take_bits == 64 {
                 incoming
             } else {

@@ -7,3 +7,6 @@ pub mod bstream;
 pub mod error;
 
 pub use error::ChunkError;
+pub mod model;
+
+pub use model::{CounterResetHint, FloatHistogram, Histogram, Span};

@@ -1,3 +1,3 @@
 //! An embeddable, Prometheus-compatible time-series database.
-//!
-//! **Status: not yet implemented.**
+
+pub mod storage;
