@@ -114,8 +114,9 @@ pub trait SampleIterator {
     fn at(&self) -> (i64, f64);
     /// Timestamp and value of the current integer histogram sample.
     fn at_histogram(&self) -> (i64, &Histogram);
-    /// Timestamp and value of the current sample as a float histogram (converting integer ones).
-    fn at_float_histogram(&self) -> (i64, FloatHistogram);
+    /// Timestamp and value of the current sample as a float histogram, converting an integer
+    /// one into a buffer the iterator reuses (hence `&mut self`: no allocation per sample).
+    fn at_float_histogram(&mut self) -> (i64, &FloatHistogram);
     /// Timestamp of the current sample.
     fn at_t(&self) -> i64;
     /// The error that ended iteration, if any.
