@@ -10,3 +10,8 @@ pub use error::ChunkError;
 pub mod model;
 
 pub use model::{CounterResetHint, FloatHistogram, Histogram, Span};
+pub mod chunk;
+pub mod xor;
+
+pub use chunk::{iter, ChunkIter, Encoding, FloatEncoding, ValueKind};
+pub use xor::{XorAppender, XorChunk, XorIterator};
