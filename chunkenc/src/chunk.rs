@@ -6,7 +6,8 @@
 
 use crate::error::ChunkError;
 use crate::model::{FloatHistogram, Histogram};
-use crate::xor::XorIterator;
+use crate::xor::{XorAppender, XorIterator};
+use crate::xor2::{Xor2Appender, Xor2Iterator};
 
 /// The encoding of a chunk, as stored in the byte before its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,6 +108,8 @@ pub enum ValueKind {
 pub enum ChunkIter<'a> {
     /// Over an XOR chunk.
     Xor(XorIterator<'a>),
+    /// Over an XOR2 chunk.
+    Xor2(Xor2Iterator<'a>),
 }
 
 /// An iterator over the chunk data `data` (without the encoding byte) of encoding `encoding`.
@@ -123,6 +126,7 @@ pub enum ChunkIter<'a> {
 pub fn iter(encoding: Encoding, data: &[u8]) -> Result<ChunkIter<'_>, ChunkError> {
     match encoding {
         Encoding::Xor => Ok(ChunkIter::Xor(XorIterator::new(data)?)),
+        Encoding::Xor2 => Ok(ChunkIter::Xor2(Xor2Iterator::new(data)?)),
         other => Err(ChunkError::UnknownEncoding(other as u8)),
     }
 }
@@ -135,6 +139,7 @@ impl ChunkIter<'_> {
     pub fn next(&mut self) -> Result<Option<ValueKind>, ChunkError> {
         match self {
             ChunkIter::Xor(it) => Ok(it.next()?.then_some(ValueKind::Float)),
+            ChunkIter::Xor2(it) => Ok(it.next()?.then_some(ValueKind::Float)),
         }
     }
 
@@ -142,6 +147,7 @@ impl ChunkIter<'_> {
     pub fn seek(&mut self, t: i64) -> Result<Option<ValueKind>, ChunkError> {
         match self {
             ChunkIter::Xor(it) => Ok(it.seek(t)?.then_some(ValueKind::Float)),
+            ChunkIter::Xor2(it) => Ok(it.seek(t)?.then_some(ValueKind::Float)),
         }
     }
 
@@ -151,6 +157,7 @@ impl ChunkIter<'_> {
     pub fn at(&self) -> (i64, f64) {
         match self {
             ChunkIter::Xor(it) => it.at(),
+            ChunkIter::Xor2(it) => it.at(),
         }
     }
 
@@ -159,20 +166,21 @@ impl ChunkIter<'_> {
     pub fn at_t(&self) -> i64 {
         match self {
             ChunkIter::Xor(it) => it.at_t(),
+            ChunkIter::Xor2(it) => it.at_t(),
         }
     }
 
     /// The current integer histogram sample, if the chunk holds integer histograms.
     pub fn at_histogram(&self) -> Option<(i64, &Histogram)> {
         match self {
-            ChunkIter::Xor(_) => None,
+            ChunkIter::Xor(_) | ChunkIter::Xor2(_) => None,
         }
     }
 
     /// The current float histogram sample, if the chunk holds float histograms.
     pub fn at_float_histogram(&self) -> Option<(i64, &FloatHistogram)> {
         match self {
-            ChunkIter::Xor(_) => None,
+            ChunkIter::Xor(_) | ChunkIter::Xor2(_) => None,
         }
     }
 
@@ -180,6 +188,16 @@ impl ChunkIter<'_> {
     pub fn num_samples(&self) -> usize {
         match self {
             ChunkIter::Xor(it) => it.num_samples(),
+            ChunkIter::Xor2(it) => it.num_samples(),
+        }
+    }
+
+    /// Start timestamp of the current sample (0 when the encoding or chunk records none).
+    #[inline]
+    pub fn at_st(&self) -> i64 {
+        match self {
+            ChunkIter::Xor(_) => 0,
+            ChunkIter::Xor2(it) => it.at_st(),
         }
     }
 
@@ -187,6 +205,87 @@ impl ChunkIter<'_> {
     pub fn encoding(&self) -> Encoding {
         match self {
             ChunkIter::Xor(_) => Encoding::Xor,
+            ChunkIter::Xor2(_) => Encoding::Xor2,
+        }
+    }
+}
+
+/// An appender for float samples in the encoding chosen by a [`FloatEncoding`].
+///
+/// ```
+/// use chunkenc::{FloatAppender, FloatEncoding, Encoding};
+/// let mut app = FloatAppender::new(FloatEncoding::Xor2);
+/// app.append(0, 1000, 1.0).unwrap();
+/// let mut it = chunkenc::iter(app.encoding(), app.bytes()).unwrap();
+/// assert!(it.next().unwrap().is_some());
+/// assert_eq!(it.at(), (1000, 1.0));
+/// ```
+#[derive(Debug, Clone)]
+pub enum FloatAppender {
+    /// Writing an XOR chunk.
+    Xor(XorAppender),
+    /// Writing an XOR2 chunk.
+    Xor2(Xor2Appender),
+}
+
+impl FloatAppender {
+    /// An appender on a new, empty chunk of the given encoding.
+    pub fn new(encoding: FloatEncoding) -> Self {
+        match encoding {
+            FloatEncoding::Xor => FloatAppender::Xor(XorAppender::new()),
+            FloatEncoding::Xor2 => FloatAppender::Xor2(Xor2Appender::new()),
+        }
+    }
+
+    /// Appends a sample. `st` (the start timestamp, 0 for none) is recorded by XOR2 and
+    /// ignored by XOR, as in Prometheus.
+    #[inline]
+    pub fn append(&mut self, st: i64, t: i64, v: f64) -> Result<(), ChunkError> {
+        match self {
+            FloatAppender::Xor(a) => a.append(t, v),
+            FloatAppender::Xor2(a) => a.append(st, t, v),
+        }
+    }
+
+    /// The chunk's bytes so far.
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            FloatAppender::Xor(a) => a.bytes(),
+            FloatAppender::Xor2(a) => a.bytes(),
+        }
+    }
+
+    /// Number of samples appended so far.
+    #[inline]
+    pub fn num_samples(&self) -> usize {
+        match self {
+            FloatAppender::Xor(a) => a.num_samples(),
+            FloatAppender::Xor2(a) => a.num_samples(),
+        }
+    }
+
+    /// The encoding being written.
+    pub fn encoding(&self) -> Encoding {
+        match self {
+            FloatAppender::Xor(_) => Encoding::Xor,
+            FloatAppender::Xor2(_) => Encoding::Xor2,
+        }
+    }
+
+    /// An iterator over the samples appended so far.
+    pub fn iter(&self) -> ChunkIter<'_> {
+        match self {
+            FloatAppender::Xor(a) => ChunkIter::Xor(a.iter()),
+            FloatAppender::Xor2(a) => ChunkIter::Xor2(a.iter()),
+        }
+    }
+
+    /// Finishes appending and returns the chunk's bytes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            FloatAppender::Xor(a) => a.into_chunk().into_bytes(),
+            FloatAppender::Xor2(a) => a.into_chunk().into_bytes(),
         }
     }
 }

@@ -12,6 +12,8 @@ pub mod model;
 pub use model::{CounterResetHint, FloatHistogram, Histogram, Span};
 pub mod chunk;
 pub mod xor;
+pub mod xor2;
 
-pub use chunk::{iter, ChunkIter, Encoding, FloatEncoding, ValueKind};
+pub use chunk::{iter, ChunkIter, Encoding, FloatAppender, FloatEncoding, ValueKind};
 pub use xor::{XorAppender, XorChunk, XorIterator};
+pub use xor2::{Xor2Appender, Xor2Chunk, Xor2Iterator};
