@@ -1,3 +1,9 @@
 //! A PromQL 3.x parser and evaluation engine.
 //!
-//! **Status: not yet implemented.**
+//! - [`parser`]: lexer, parser and type checker producing the [`ast`]; the printer
+//!   (`Display` on [`ast::Expr`]) writes an AST back as PromQL, as Prometheus' `String()` does.
+//! - [`types`]: the value types expressions evaluate to.
+
+pub mod ast;
+pub mod parser;
+pub mod types;
