@@ -133,6 +133,20 @@ impl Xor2Chunk {
                 first_st_change_on: 0,
             });
         }
+        // Prometheus sets the "ST from sample i" header when it writes sample i, and always by
+        // sample 127; a header naming a later sample (or none, past 127) cannot be continued
+        // without writing a chunk that decodes differently.
+        let first_change = self.bytes()[2] & 0x7f;
+        if first_change as u16 >= num && first_change != 0 {
+            return Err(ChunkError::Corrupt(
+                "XOR2 ST header names a sample past the end of the chunk",
+            ));
+        }
+        if first_change == 0 && num > MAX_FIRST_ST_CHANGE_ON {
+            return Err(ChunkError::Corrupt(
+                "XOR2 chunk of more than 127 samples without an ST change index",
+            ));
+        }
         let mut it = self.iter();
         while it.next()? {}
         let bit_len = XOR2_HEADER_SIZE * 8 + it.reader.position();

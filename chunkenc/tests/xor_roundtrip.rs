@@ -240,7 +240,7 @@ fn header_count_beyond_data_is_an_error() {
     }
     for (enc, bytes) in [(Encoding::Xor, app.bytes()), (Encoding::Xor2, app2.bytes())] {
         let mut bytes = bytes.to_vec();
-        bytes[1] = 200; // Claims 200 samples.
+        bytes[1] = 100; // Claims 100 samples.
         let mut it = iter(enc, &bytes).unwrap();
         let mut result = it.next();
         let mut n = 0;

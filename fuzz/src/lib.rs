@@ -1,3 +1,6 @@
 //! Fuzz target bodies. Each public function takes arbitrary bytes and must never panic, hang or
 //! allocate without bound. The libFuzzer binaries in `fuzz_targets/` call them, and the tests in
 //! `tests/` run them over seed inputs and pseudo-random mutations on every CI run.
+
+pub mod xor2_chunk;
+pub mod xor_chunk;

@@ -1,0 +1,143 @@
+//! Runs the `xor2_chunk` fuzz body over chunks from our writer (with and without start
+//! timestamps), the fixture chunks re-encoded as XOR2, and pseudo-random mutations of them.
+
+use std::path::PathBuf;
+
+use chunkenc::{Xor2Appender, XorIterator};
+use tsdb_fuzz::xor2_chunk::xor2_chunk;
+
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn shared_dir() -> PathBuf {
+    std::env::var_os("SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
+}
+
+/// The data of every XOR chunk in the fixture blocks' segment files (framing only).
+fn fixture_chunks() -> Vec<Vec<u8>> {
+    let dir = shared_dir().join("fixtures/prom-blocks");
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "fixture blocks missing at {} ({e}); set SHARED_DIR",
+            dir.display()
+        )
+    });
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry.unwrap().path().join("chunks/000001");
+        let Ok(file) = std::fs::read(&path) else {
+            continue;
+        };
+        let mut pos = 8;
+        while pos < file.len() {
+            let (mut len, mut shift) = (0usize, 0);
+            loop {
+                let b = file[pos];
+                pos += 1;
+                len |= ((b & 0x7f) as usize) << shift;
+                shift += 7;
+                if b < 0x80 {
+                    break;
+                }
+            }
+            if file[pos] == 1 {
+                out.push(file[pos + 1..pos + 1 + len].to_vec());
+            }
+            pos += 1 + len + 4;
+        }
+    }
+    assert!(out.len() > 100, "found only {} fixture chunks", out.len());
+    out
+}
+
+/// Mutations per run: enough to reach odd corners, fast enough for every CI run.
+const ITERATIONS: usize = 20_000;
+
+fn mutate(rng: &mut SplitMix64, seed: &[u8]) -> Vec<u8> {
+    let mut data = seed.to_vec();
+    match rng.below(5) {
+        0 => {
+            for _ in 0..1 + rng.below(4) {
+                let i = rng.below(data.len().max(1));
+                if let Some(b) = data.get_mut(i) {
+                    *b ^= 1 << rng.below(8);
+                }
+            }
+        }
+        1 => data.truncate(rng.below(data.len() + 1)),
+        2 => {
+            let i = rng.below(data.len() + 1);
+            data.insert(i, rng.next() as u8);
+        }
+        3 => {
+            // Make the header claim more samples than there are.
+            if data.len() >= 2 {
+                data[0] = rng.next() as u8;
+                data[1] = rng.next() as u8;
+            }
+        }
+        _ => data = (0..rng.below(64)).map(|_| rng.next() as u8).collect(),
+    }
+    data
+}
+
+#[test]
+fn xor2_chunk_survives_seeds_and_mutations() {
+    // The fixture's XOR chunks, re-encoded as XOR2 (every other one with start timestamps).
+    let mut seeds: Vec<Vec<u8>> = fixture_chunks()
+        .iter()
+        .enumerate()
+        .map(|(n, xor)| {
+            let mut it = XorIterator::new(xor).unwrap();
+            let mut app = Xor2Appender::new();
+            while it.next().unwrap() {
+                let (t, v) = it.at();
+                let st = if n % 2 == 0 { 0 } else { t - 60_000 - (t % 7) };
+                app.append(st, t, v).unwrap();
+            }
+            app.bytes().to_vec()
+        })
+        .collect();
+    let mut app = Xor2Appender::new();
+    for i in 0..200i64 {
+        let v = if i % 17 == 0 {
+            f64::from_bits(0x7ff0_0000_0000_0002)
+        } else {
+            (i * i) as f64 / 7.0
+        };
+        app.append(
+            if i > 30 {
+                i * 15_000 - 3_000 - i % 4
+            } else {
+                0
+            },
+            i * 15_000 + (i * 7919) % 900 - (i % 5) * 100_000,
+            v,
+        )
+        .unwrap();
+    }
+    seeds.push(app.bytes().to_vec());
+    seeds.push(vec![0, 0, 0]);
+    for seed in &seeds {
+        xor2_chunk(seed);
+    }
+    let mut rng = SplitMix64(0x5eed);
+    for _ in 0..ITERATIONS {
+        let seed = &seeds[rng.below(seeds.len())];
+        xor2_chunk(&mutate(&mut rng, seed));
+    }
+}
