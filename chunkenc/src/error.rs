@@ -44,4 +44,13 @@ pub enum ChunkError {
         /// Timestamp of the chunk's last sample.
         last: i64,
     },
+    /// A histogram chunk names a schema this crate cannot decode.
+    #[error("histogram chunk has unknown schema {0}")]
+    UnknownSchema(i32),
+    /// A histogram's bucket counts do not match its spans.
+    #[error("invalid histogram: {0}")]
+    InvalidHistogram(&'static str),
+    /// In append-only mode, the histogram would need a new chunk or a recoding of this one.
+    #[error("histogram not appendable without cutting or recoding the chunk: {0}")]
+    NotAppendable(&'static str),
 }

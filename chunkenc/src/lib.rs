@@ -5,6 +5,10 @@
 
 pub mod bstream;
 pub mod error;
+pub mod float_histogram;
+pub mod histogram;
+pub mod histogram_meta;
+pub mod varbit;
 
 pub use error::ChunkError;
 pub mod model;
