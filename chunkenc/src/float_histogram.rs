@@ -106,8 +106,8 @@ impl<'a> FloatHistogramIterator<'a> {
     }
 
     /// Number of samples the chunk header announces.
-    pub fn num_samples(&self) -> u16 {
-        self.num_total
+    pub fn num_samples(&self) -> usize {
+        self.num_total as usize
     }
 
     /// The chunk's counter-reset header.
@@ -366,7 +366,12 @@ impl FloatHistogramAppender {
 
     /// Number of samples in the chunk.
     #[inline]
-    pub fn num_samples(&self) -> u16 {
+    pub fn num_samples(&self) -> usize {
+        self.header_count() as usize
+    }
+
+    #[inline]
+    fn header_count(&self) -> u16 {
         let b = self.w.bytes();
         u16::from_be_bytes([b[0], b[1]])
     }
@@ -497,7 +502,7 @@ impl FloatHistogramAppender {
         append_only: bool,
     ) -> Result<AppendOutcome<FloatHistogramAppender>, ChunkError> {
         validate(h)?;
-        let num = self.num_samples();
+        let num = self.header_count();
         if num == u16::MAX {
             return Err(ChunkError::Full(num as usize));
         }
@@ -668,7 +673,7 @@ impl FloatHistogramAppender {
 
     /// Encodes one sample, without any appendability checks.
     fn append_raw(&mut self, t: i64, h: &FloatHistogram) {
-        let num = self.num_samples();
+        let num = self.header_count();
         let stale = is_stale_nan(h.sum);
         let (count, zero_count, pos, neg): (f64, f64, &[f64], &[f64]) = if stale {
             (0.0, 0.0, &[], &[])

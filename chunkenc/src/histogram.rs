@@ -121,8 +121,8 @@ impl<'a> HistogramIterator<'a> {
     }
 
     /// Number of samples the chunk header announces.
-    pub fn num_samples(&self) -> u16 {
-        self.num_total
+    pub fn num_samples(&self) -> usize {
+        self.num_total as usize
     }
 
     /// The chunk's counter-reset header.
@@ -468,7 +468,12 @@ impl HistogramAppender {
 
     /// Number of samples in the chunk.
     #[inline]
-    pub fn num_samples(&self) -> u16 {
+    pub fn num_samples(&self) -> usize {
+        self.header_count() as usize
+    }
+
+    #[inline]
+    fn header_count(&self) -> u16 {
         let b = self.w.bytes();
         u16::from_be_bytes([b[0], b[1]])
     }
@@ -613,7 +618,7 @@ impl HistogramAppender {
         append_only: bool,
     ) -> Result<AppendOutcome<HistogramAppender>, ChunkError> {
         validate(h)?;
-        let num = self.num_samples();
+        let num = self.header_count();
         if num == u16::MAX {
             return Err(ChunkError::Full(num as usize));
         }
@@ -775,7 +780,7 @@ impl HistogramAppender {
 
     /// Encodes one sample, without any appendability checks.
     fn append_raw(&mut self, t: i64, h: &Histogram) {
-        let num = self.num_samples();
+        let num = self.header_count();
         let stale = is_stale_nan(h.sum);
         // A stale marker is written as an empty histogram carrying only the sum.
         let (count, zero_count, pos, neg): (u64, u64, &[i64], &[i64]) = if stale {

@@ -19,5 +19,8 @@ pub mod xor;
 pub mod xor2;
 
 pub use chunk::{iter, ChunkIter, Encoding, FloatAppender, FloatEncoding, ValueKind};
+pub use float_histogram::{FloatHistogramAppender, FloatHistogramIterator};
+pub use histogram::{AppendOutcome, HistogramAppender, HistogramIterator};
+pub use histogram_meta::CounterResetHeader;
 pub use xor::{XorAppender, XorChunk, XorIterator};
 pub use xor2::{Xor2Appender, Xor2Chunk, Xor2Iterator};
