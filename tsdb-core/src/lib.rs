@@ -1,3 +1,5 @@
 //! An embeddable, Prometheus-compatible time-series database.
 
+pub mod record;
 pub mod storage;
+pub mod wlog;
