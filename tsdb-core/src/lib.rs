@@ -1,5 +1,7 @@
 //! An embeddable, Prometheus-compatible time-series database.
 
+pub mod db;
+pub mod head;
 pub mod record;
 pub mod storage;
 pub mod wlog;

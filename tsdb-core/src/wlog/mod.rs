@@ -84,6 +84,9 @@ pub enum CorruptionKind {
     /// The record failed to decompress.
     #[error("decompress record: {0}")]
     Decompress(String),
+    /// The record's contents failed to decode.
+    #[error("invalid record: {0}")]
+    Record(String),
 }
 
 /// Damage found in a WAL segment.

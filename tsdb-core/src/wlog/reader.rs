@@ -53,6 +53,7 @@ pub struct SegmentReader {
     record_start: u64,
     /// End offset of the last complete record, and its segment.
     last_end: u64,
+    last_start: u64,
     last_segment: u64,
     done: bool,
 }
@@ -97,6 +98,7 @@ impl SegmentReader {
             fragments: 0,
             record_start: 0,
             last_end: 0,
+            last_start: 0,
             last_segment: first,
             done: false,
         }
@@ -105,6 +107,28 @@ impl SegmentReader {
     /// The segment of the last record returned.
     pub fn segment(&self) -> u64 {
         self.last_segment
+    }
+
+    /// The offset where the last record returned starts, in its segment.
+    pub fn record_offset(&self) -> u64 {
+        self.last_start
+    }
+
+    /// The directory read.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A corruption error for the last record returned (for callers whose decoding of it
+    /// failed): repair then drops it and everything after.
+    pub fn record_corruption(&self, message: String) -> CorruptionError {
+        CorruptionError {
+            dir: self.dir.clone(),
+            segment: self.last_segment,
+            offset: self.last_end,
+            record_offset: self.last_start,
+            kind: CorruptionKind::Record(message),
+        }
     }
 
     /// The offset just past the last record returned, in its segment.
@@ -214,13 +238,11 @@ impl SegmentReader {
         self.rec.clear();
         self.fragments = 0;
         loop {
-            if self.input.is_none() || self.page_pos >= PAGE_SIZE {
-                if !self.load_page()? {
-                    if !self.next_segment()? {
-                        return Ok(None);
-                    }
-                    continue;
+            if (self.input.is_none() || self.page_pos >= PAGE_SIZE) && !self.load_page()? {
+                if !self.next_segment()? {
+                    return Ok(None);
                 }
+                continue;
             }
             let pos = self.page_pos;
             let at = self.page_start + pos as u64;
@@ -295,6 +317,7 @@ impl SegmentReader {
                 false
             };
             self.last_end = end;
+            self.last_start = self.record_start;
             self.last_segment = self.segment_index();
             self.fragments = 0;
             return Ok(Some(compressed));

@@ -1,0 +1,194 @@
+//! Rebuilding the head from a WAL directory: the newest checkpoint, then every later segment.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{Head, MemSeries};
+use crate::record::{self, RecordType, RefSample, RefSeries, RefTombstone};
+use crate::wlog::checkpoint::last_checkpoint;
+use crate::wlog::{list_segments, Result, SegmentReader, WalError};
+
+/// What a replay found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    /// Records read.
+    pub records: usize,
+    /// Series records entries.
+    pub series: usize,
+    /// Float samples applied.
+    pub samples: usize,
+    /// Samples for references without a series record (dropped, as Prometheus drops them).
+    pub unknown_refs: usize,
+    /// Samples not newer than their series' newest sample, or older than the head's minimum
+    /// valid time (dropped).
+    pub dropped_samples: usize,
+    /// Native histogram samples, which this head does not store yet (dropped).
+    pub skipped_histograms: usize,
+    /// Tombstone intervals applied.
+    pub tombstones: usize,
+    /// Exemplar and metadata entries (decoded and validated, not stored).
+    pub ignored_entries: usize,
+    /// The checkpoint replayed first, if any.
+    pub checkpoint: Option<u64>,
+}
+
+struct Replayer<'h> {
+    head: &'h Head,
+    refs: HashMap<u64, Arc<MemSeries>>,
+    stats: ReplayStats,
+    series: Vec<RefSeries>,
+    samples: Vec<RefSample>,
+    stones: Vec<RefTombstone>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl Head {
+    /// Replays the WAL in `wal_dir` (its newest checkpoint, then the segments after it) into
+    /// the head. Records before any damage are applied; the damage is returned as
+    /// [`WalError::Corruption`] (see [`crate::wlog::repair`]).
+    pub fn replay_wal(&self, wal_dir: &Path) -> Result<ReplayStats> {
+        let mut rp = Replayer {
+            head: self,
+            refs: HashMap::new(),
+            stats: ReplayStats::default(),
+            series: Vec::new(),
+            samples: Vec::new(),
+            stones: Vec::new(),
+            mint: i64::MAX,
+            maxt: i64::MIN,
+        };
+        let mut start = 0;
+        if let Some(cp) = last_checkpoint(wal_dir)? {
+            let mut r = SegmentReader::open_dir(&cp.path)?;
+            rp.read_all(&mut r)?;
+            start = cp.index + 1;
+            rp.stats.checkpoint = Some(cp.index);
+        }
+        let segs: Vec<_> = list_segments(wal_dir)?
+            .into_iter()
+            .filter(|s| s.index >= start)
+            .collect();
+        let mut r = SegmentReader::from_segments(wal_dir, &segs);
+        let res = rp.read_all(&mut r);
+        if rp.mint <= rp.maxt {
+            self.update_min_max(rp.mint, rp.maxt);
+        }
+        res.map(|()| rp.stats)
+    }
+}
+
+impl Replayer<'_> {
+    fn read_all(&mut self, r: &mut SegmentReader) -> Result<()> {
+        loop {
+            let rec = match r.next_record() {
+                Ok(Some(rec)) => rec,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    if self.mint <= self.maxt {
+                        self.head.update_min_max(self.mint, self.maxt);
+                    }
+                    return Err(e);
+                }
+            };
+            self.stats.records += 1;
+            if let Err(msg) = self.apply(rec) {
+                return Err(WalError::Corruption(r.record_corruption(msg)));
+            }
+        }
+    }
+
+    fn apply(&mut self, rec: &[u8]) -> std::result::Result<(), String> {
+        let Some(typ) = RecordType::of(rec) else {
+            return Err(format!(
+                "unknown record type {}",
+                rec.first().copied().unwrap_or(0)
+            ));
+        };
+        let opts = self.head.options();
+        let min_valid = self.head.min_valid_time();
+        match typ {
+            RecordType::Series => {
+                self.series.clear();
+                record::decode_series(rec, &mut self.series).map_err(|e| e.to_string())?;
+                for s in self.series.drain(..) {
+                    let ms = self.head.get_or_create_with_ref(s.series_ref, &s.labels);
+                    ms.set_logged();
+                    self.refs.insert(s.series_ref, ms);
+                    self.stats.series += 1;
+                }
+            }
+            RecordType::Samples | RecordType::SamplesV2 => {
+                self.samples.clear();
+                record::decode_samples(rec, &mut self.samples).map_err(|e| e.to_string())?;
+                for smp in &self.samples {
+                    let Some(s) = self.refs.get(&smp.series_ref) else {
+                        self.stats.unknown_refs += 1;
+                        continue;
+                    };
+                    if smp.t < min_valid
+                        || !s
+                            .lock()
+                            .append(smp.t, smp.v, opts.chunk_range, opts.samples_per_chunk)
+                    {
+                        self.stats.dropped_samples += 1;
+                        continue;
+                    }
+                    self.stats.samples += 1;
+                    self.mint = self.mint.min(smp.t);
+                    self.maxt = self.maxt.max(smp.t);
+                }
+            }
+            RecordType::Tombstones => {
+                self.stones.clear();
+                record::decode_tombstones(rec, &mut self.stones).map_err(|e| e.to_string())?;
+                let mut ts = self
+                    .head
+                    .tombstones
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner());
+                for st in &self.stones {
+                    // Tombstones name series by their WAL reference.
+                    let Some(s) = self.refs.get(&st.series_ref) else {
+                        continue;
+                    };
+                    ts.entry(s.series_ref())
+                        .or_default()
+                        .push((st.mint, st.maxt));
+                    self.stats.tombstones += 1;
+                }
+            }
+            RecordType::HistogramSamples
+            | RecordType::CustomBucketsHistogramSamples
+            | RecordType::HistogramSamplesV2 => {
+                let mut out = Vec::new();
+                record::decode_histogram_samples(rec, &mut out).map_err(|e| e.to_string())?;
+                self.stats.skipped_histograms += out.len();
+            }
+            RecordType::FloatHistogramSamples
+            | RecordType::CustomBucketsFloatHistogramSamples
+            | RecordType::FloatHistogramSamplesV2 => {
+                let mut out = Vec::new();
+                record::decode_float_histogram_samples(rec, &mut out).map_err(|e| e.to_string())?;
+                self.stats.skipped_histograms += out.len();
+            }
+            RecordType::Exemplars => {
+                let mut out = Vec::new();
+                record::decode_exemplars(rec, &mut out).map_err(|e| e.to_string())?;
+                self.stats.ignored_entries += out.len();
+            }
+            RecordType::Metadata => {
+                let mut out = Vec::new();
+                record::decode_metadata(rec, &mut out).map_err(|e| e.to_string())?;
+                self.stats.ignored_entries += out.len();
+            }
+            RecordType::MmapMarkers => {
+                let mut out = Vec::new();
+                record::decode_mmap_markers(rec, &mut out).map_err(|e| e.to_string())?;
+                self.stats.ignored_entries += out.len();
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,264 @@
+//! One in-memory series: its labels and its chunks, cut the way Prometheus' head cuts them.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chunkenc::xor::MAX_BYTES_PER_XOR_CHUNK_BEFORE_APPEND;
+use chunkenc::XorAppender;
+use tsdb_index::Labels;
+
+use super::AppendError;
+
+/// A finished head chunk: immutable XOR bytes and the time range they cover.
+#[derive(Debug, Clone)]
+pub struct ClosedChunk {
+    /// XOR chunk bytes (header included).
+    pub bytes: Arc<[u8]>,
+    /// First sample's timestamp.
+    pub min_t: i64,
+    /// Last sample's timestamp.
+    pub max_t: i64,
+}
+
+/// The chunk currently appended to.
+pub(crate) struct OpenChunk {
+    pub(crate) app: XorAppender,
+    pub(crate) min_t: i64,
+    pub(crate) max_t: i64,
+}
+
+/// Mutable state of a series, behind its lock.
+pub(crate) struct SeriesData {
+    pub(crate) closed: Vec<ClosedChunk>,
+    pub(crate) open: Option<OpenChunk>,
+    /// Timestamp at which the open chunk is cut.
+    next_at: i64,
+    /// Value of the newest sample (for duplicate detection).
+    last_value: f64,
+}
+
+/// A series of the head.
+pub struct MemSeries {
+    series_ref: u64,
+    labels: Labels,
+    data: Mutex<SeriesData>,
+    /// Whether a series record for it is in the WAL (set under the WAL lock).
+    logged: AtomicBool,
+}
+
+/// `(t / width) * width + width` with Go's truncating division, as Prometheus computes the end
+/// of the aligned range holding `t`.
+pub(crate) fn range_for_timestamp(t: i64, width: i64) -> i64 {
+    (t / width) * width + width
+}
+
+/// Prometheus' prediction of where to end a chunk so that the rest of the chunk range is split
+/// into equally full chunks: once a chunk is a quarter full (`ratio_to_full` = 4), the
+/// remaining range is divided by how many chunks of this rate fit into it.
+pub(crate) fn compute_chunk_end_time(start: i64, cur: i64, max_t: i64, ratio_to_full: f64) -> i64 {
+    let n = (max_t - start) as f64 / ((cur - start + 1) as f64 * ratio_to_full);
+    if n <= 1.0 {
+        return max_t;
+    }
+    (start as f64 + (max_t - start) as f64 / n.floor()) as i64
+}
+
+impl MemSeries {
+    pub(crate) fn new(series_ref: u64, labels: Labels) -> Self {
+        MemSeries {
+            series_ref,
+            labels,
+            data: Mutex::new(SeriesData {
+                closed: Vec::new(),
+                open: None,
+                next_at: i64::MIN,
+                last_value: 0.0,
+            }),
+            logged: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn is_logged(&self) -> bool {
+        self.logged.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_logged(&self) {
+        self.logged.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn unset_logged(&self) {
+        self.logged.store(false, Ordering::Release);
+    }
+
+    /// The series' reference.
+    pub fn series_ref(&self) -> u64 {
+        self.series_ref
+    }
+
+    /// The series' labels.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, SeriesData> {
+        // A panic while holding the lock cannot leave the chunk list inconsistent (appends are
+        // a single push or chunk swap), so a poisoned lock is still usable.
+        self.data.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl SeriesData {
+    /// Timestamp of the newest sample, if any.
+    pub(crate) fn max_time(&self) -> Option<i64> {
+        match &self.open {
+            Some(c) => Some(c.max_t),
+            None => self.closed.last().map(|c| c.max_t),
+        }
+    }
+
+    /// Checks whether a float sample can be appended in order (Prometheus' `appendable`
+    /// without an out-of-order window).
+    pub(crate) fn appendable(&self, t: i64, v: f64, min_valid: i64) -> Result<(), AppendError> {
+        if t >= min_valid {
+            let Some(max_t) = self.max_time() else {
+                return Ok(());
+            };
+            if t > max_t {
+                return Ok(());
+            }
+            if t == max_t {
+                // Exact duplicates are accepted (federation produces them); a different value
+                // for the newest timestamp is an error.
+                if self.last_value.to_bits() != v.to_bits() {
+                    return Err(AppendError::DuplicateSample {
+                        t,
+                        existing: self.last_value,
+                        new: v,
+                    });
+                }
+                return Ok(());
+            }
+        }
+        if t < min_valid {
+            return Err(AppendError::OutOfBounds { t, min_valid });
+        }
+        Err(AppendError::OutOfOrder { t })
+    }
+
+    /// Appends a float sample if it is newer than the newest one, cutting chunks as
+    /// Prometheus does. Returns whether it was appended.
+    pub(crate) fn append(
+        &mut self,
+        t: i64,
+        v: f64,
+        chunk_range: i64,
+        samples_per_chunk: usize,
+    ) -> bool {
+        if let Some(max_t) = self.max_time() {
+            if t <= max_t {
+                return false;
+            }
+        }
+        let cut = match &self.open {
+            None => true,
+            Some(c) => {
+                let n = c.app.num_samples();
+                if c.app.bytes().len() > MAX_BYTES_PER_XOR_CHUNK_BEFORE_APPEND {
+                    true
+                } else {
+                    if n == samples_per_chunk / 4 {
+                        self.next_at = compute_chunk_end_time(c.min_t, c.max_t, self.next_at, 4.0);
+                    }
+                    t >= self.next_at || n >= samples_per_chunk * 2
+                }
+            }
+        };
+        if cut {
+            self.cut(t, chunk_range);
+        }
+        let c = self.open.as_mut().expect("a chunk was cut above");
+        // A chunk is cut long before the 65535-sample limit, so this cannot fail.
+        let _ = c.app.append(t, v);
+        c.max_t = t;
+        self.last_value = v;
+        true
+    }
+
+    fn cut(&mut self, t: i64, chunk_range: i64) {
+        if let Some(c) = self.open.take() {
+            self.closed.push(ClosedChunk {
+                bytes: c.app.into_chunk().into_bytes().into(),
+                min_t: c.min_t,
+                max_t: c.max_t,
+            });
+        }
+        self.open = Some(OpenChunk {
+            app: XorAppender::new(),
+            min_t: t,
+            max_t: i64::MIN,
+        });
+        self.next_at = range_for_timestamp(t, chunk_range);
+    }
+
+    /// The chunks overlapping `[mint, maxt]`, the open one copied.
+    pub(crate) fn snapshot(&self, mint: i64, maxt: i64) -> Vec<ClosedChunk> {
+        let mut out: Vec<ClosedChunk> = self
+            .closed
+            .iter()
+            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
+            .cloned()
+            .collect();
+        if let Some(c) = &self.open {
+            if c.app.num_samples() > 0 && c.max_t >= mint && c.min_t <= maxt {
+                out.push(ClosedChunk {
+                    bytes: c.app.bytes().into(),
+                    min_t: c.min_t,
+                    max_t: c.max_t,
+                });
+            }
+        }
+        out
+    }
+
+    /// Number of chunks, the open one included.
+    pub(crate) fn num_chunks(&self) -> usize {
+        self.closed.len() + usize::from(self.open.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    impl MemSeries {
+        fn lock_owned_for_test(self) -> SeriesData {
+            self.data.into_inner().unwrap()
+        }
+    }
+
+    #[test]
+    fn chunk_end_time_spreads_the_range() {
+        // 30 samples at 15 s from t=0 in a 2 h range: 2h / (435 s * 4) ≈ 4.1 → 4 chunks.
+        let end = compute_chunk_end_time(0, 29 * 15_000, 7_200_000, 4.0);
+        assert_eq!(end, 1_800_000);
+        assert_eq!(
+            compute_chunk_end_time(0, 7_000_000, 7_200_000, 4.0),
+            7_200_000
+        );
+        assert_eq!(range_for_timestamp(7_199_999, 7_200_000), 7_200_000);
+        assert_eq!(range_for_timestamp(7_200_000, 7_200_000), 14_400_000);
+        assert_eq!(range_for_timestamp(-1, 7_200_000), 7_200_000);
+    }
+
+    #[test]
+    fn cuts_at_120_samples_for_regular_scrapes() {
+        let mut d = MemSeries::new(1, Labels::empty()).lock_owned_for_test();
+        for i in 0..480 {
+            assert!(d.append(i * 15_000, i as f64, 7_200_000, 120));
+        }
+        // 480 samples at 15 s = 2 h: Prometheus cuts four chunks of 120.
+        assert_eq!(d.closed.len(), 3);
+        assert!(d.closed.iter().all(|c| c.bytes[1] == 120));
+        assert!(!d.append(0, 1.0, 7_200_000, 120));
+    }
+}
