@@ -149,7 +149,11 @@ fn realistic() -> Vec<(&'static str, Vec<(i64, f64)>)> {
             (t, (i / 10) as f64)
         })
         .collect();
-    vec![("counter", counter), ("gauge", gauge), ("jittered", jittered)]
+    vec![
+        ("counter", counter),
+        ("gauge", gauge),
+        ("jittered", jittered),
+    ]
 }
 
 fn bench_realistic(c: &mut Criterion) {
@@ -196,14 +200,18 @@ fn bench_go_peer_data(c: &mut Criterion) {
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(4));
     group.throughput(Throughput::Elements(samples.len() as u64));
-    group.bench_function("encode", |b| b.iter(|| encode_xor(black_box(&samples), 120)));
+    group.bench_function("encode", |b| {
+        b.iter(|| encode_xor(black_box(&samples), 120))
+    });
     let chunks = encode_xor(&samples, 120);
     group.bench_function("decode", |b| b.iter(|| decode_xor(black_box(&chunks))));
     group.bench_function("encode_xor2", |b| {
         b.iter(|| encode_xor2(black_box(&samples), 120))
     });
     let chunks2 = encode_xor2(&samples, 120);
-    group.bench_function("decode_xor2", |b| b.iter(|| decode_xor2(black_box(&chunks2))));
+    group.bench_function("decode_xor2", |b| {
+        b.iter(|| decode_xor2(black_box(&chunks2)))
+    });
     group.finish();
 }
 
@@ -252,9 +260,17 @@ fn go_peer_style() {
             d.as_nanos() as f64 / n
         );
     };
-    report("xor_encode", bytes, best(reps, || encode_xor(&samples, per)));
+    report(
+        "xor_encode",
+        bytes,
+        best(reps, || encode_xor(&samples, per)),
+    );
     report("xor_decode", bytes, best(reps, || decode_xor(&chunks)));
-    report("xor2_encode", bytes2, best(reps, || encode_xor2(&samples, per)));
+    report(
+        "xor2_encode",
+        bytes2,
+        best(reps, || encode_xor2(&samples, per)),
+    );
     report("xor2_decode", bytes2, best(reps, || decode_xor2(&chunks2)));
 }
 

@@ -5,6 +5,8 @@
 //! code.
 
 use crate::error::ChunkError;
+use crate::float_histogram::FloatHistogramIterator;
+use crate::histogram::HistogramIterator;
 use crate::model::{FloatHistogram, Histogram};
 use crate::xor::{XorAppender, XorIterator};
 use crate::xor2::{Xor2Appender, Xor2Iterator};
@@ -110,6 +112,10 @@ pub enum ChunkIter<'a> {
     Xor(XorIterator<'a>),
     /// Over an XOR2 chunk.
     Xor2(Xor2Iterator<'a>),
+    /// Over an integer native-histogram chunk.
+    Histogram(HistogramIterator<'a>),
+    /// Over a float native-histogram chunk.
+    FloatHistogram(FloatHistogramIterator<'a>),
 }
 
 /// An iterator over the chunk data `data` (without the encoding byte) of encoding `encoding`.
@@ -127,6 +133,10 @@ pub fn iter(encoding: Encoding, data: &[u8]) -> Result<ChunkIter<'_>, ChunkError
     match encoding {
         Encoding::Xor => Ok(ChunkIter::Xor(XorIterator::new(data)?)),
         Encoding::Xor2 => Ok(ChunkIter::Xor2(Xor2Iterator::new(data)?)),
+        Encoding::Histogram => Ok(ChunkIter::Histogram(HistogramIterator::new(data)?)),
+        Encoding::FloatHistogram => Ok(ChunkIter::FloatHistogram(FloatHistogramIterator::new(
+            data,
+        )?)),
         other => Err(ChunkError::UnknownEncoding(other as u8)),
     }
 }
@@ -140,6 +150,8 @@ impl ChunkIter<'_> {
         match self {
             ChunkIter::Xor(it) => Ok(it.next()?.then_some(ValueKind::Float)),
             ChunkIter::Xor2(it) => Ok(it.next()?.then_some(ValueKind::Float)),
+            ChunkIter::Histogram(it) => Ok(it.next()?.then_some(ValueKind::Histogram)),
+            ChunkIter::FloatHistogram(it) => Ok(it.next()?.then_some(ValueKind::FloatHistogram)),
         }
     }
 
@@ -148,6 +160,8 @@ impl ChunkIter<'_> {
         match self {
             ChunkIter::Xor(it) => Ok(it.seek(t)?.then_some(ValueKind::Float)),
             ChunkIter::Xor2(it) => Ok(it.seek(t)?.then_some(ValueKind::Float)),
+            ChunkIter::Histogram(it) => Ok(it.seek(t)?.then_some(ValueKind::Histogram)),
+            ChunkIter::FloatHistogram(it) => Ok(it.seek(t)?.then_some(ValueKind::FloatHistogram)),
         }
     }
 
@@ -158,6 +172,8 @@ impl ChunkIter<'_> {
         match self {
             ChunkIter::Xor(it) => it.at(),
             ChunkIter::Xor2(it) => it.at(),
+            ChunkIter::Histogram(it) => (it.at_t(), 0.0),
+            ChunkIter::FloatHistogram(it) => (it.at_t(), 0.0),
         }
     }
 
@@ -167,19 +183,25 @@ impl ChunkIter<'_> {
         match self {
             ChunkIter::Xor(it) => it.at_t(),
             ChunkIter::Xor2(it) => it.at_t(),
+            ChunkIter::Histogram(it) => it.at_t(),
+            ChunkIter::FloatHistogram(it) => it.at_t(),
         }
     }
 
     /// The current integer histogram sample, if the chunk holds integer histograms.
     pub fn at_histogram(&self) -> Option<(i64, &Histogram)> {
         match self {
-            ChunkIter::Xor(_) | ChunkIter::Xor2(_) => None,
+            ChunkIter::Histogram(it) => Some(it.at_histogram()),
+            ChunkIter::Xor(_) | ChunkIter::Xor2(_) | ChunkIter::FloatHistogram(_) => None,
         }
     }
 
-    /// The current float histogram sample, if the chunk holds float histograms.
-    pub fn at_float_histogram(&self) -> Option<(i64, &FloatHistogram)> {
+    /// The current sample as a float histogram, if the chunk holds histograms: an integer
+    /// histogram is converted into a buffer the iterator reuses (hence `&mut self`).
+    pub fn at_float_histogram(&mut self) -> Option<(i64, &FloatHistogram)> {
         match self {
+            ChunkIter::Histogram(it) => Some(it.at_float_histogram()),
+            ChunkIter::FloatHistogram(it) => Some(it.at_float_histogram()),
             ChunkIter::Xor(_) | ChunkIter::Xor2(_) => None,
         }
     }
@@ -189,6 +211,8 @@ impl ChunkIter<'_> {
         match self {
             ChunkIter::Xor(it) => it.num_samples(),
             ChunkIter::Xor2(it) => it.num_samples(),
+            ChunkIter::Histogram(it) => it.num_samples(),
+            ChunkIter::FloatHistogram(it) => it.num_samples(),
         }
     }
 
@@ -196,8 +220,8 @@ impl ChunkIter<'_> {
     #[inline]
     pub fn at_st(&self) -> i64 {
         match self {
-            ChunkIter::Xor(_) => 0,
             ChunkIter::Xor2(it) => it.at_st(),
+            ChunkIter::Xor(_) | ChunkIter::Histogram(_) | ChunkIter::FloatHistogram(_) => 0,
         }
     }
 
@@ -206,6 +230,8 @@ impl ChunkIter<'_> {
         match self {
             ChunkIter::Xor(_) => Encoding::Xor,
             ChunkIter::Xor2(_) => Encoding::Xor2,
+            ChunkIter::Histogram(_) => Encoding::Histogram,
+            ChunkIter::FloatHistogram(_) => Encoding::FloatHistogram,
         }
     }
 }
@@ -302,5 +328,30 @@ mod tests {
         }
         assert_eq!(Encoding::try_from(7), Err(ChunkError::UnknownEncoding(7)));
         assert_eq!(Encoding::Xor2.to_string(), "XOR2");
+    }
+
+    #[test]
+    fn dispatches_histogram_chunks() {
+        use crate::histogram::HistogramAppender;
+        use crate::model::Span;
+        let mut app = HistogramAppender::new();
+        let h = Histogram {
+            count: 3,
+            sum: 4.5,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 2,
+            }],
+            positive_buckets: vec![1, 1],
+            ..Default::default()
+        };
+        app.append_histogram(None, 1000, &h, false).unwrap();
+        let mut it = iter(Encoding::Histogram, app.bytes()).unwrap();
+        assert_eq!(it.encoding(), Encoding::Histogram);
+        assert_eq!(it.next().unwrap(), Some(ValueKind::Histogram));
+        assert_eq!(it.at_histogram().unwrap().1.count, 3);
+        assert_eq!(it.at_float_histogram().unwrap().1.count, 3.0);
+        assert_eq!(it.at_t(), 1000);
+        assert_eq!(it.next().unwrap(), None);
     }
 }
