@@ -2,5 +2,6 @@
 //! allocate without bound. The libFuzzer binaries in `fuzz_targets/` call them, and the tests in
 //! `tests/` run them over seed inputs and pseudo-random mutations on every CI run.
 
+pub mod index_reader;
 pub mod xor2_chunk;
 pub mod xor_chunk;
