@@ -546,8 +546,11 @@ pub struct ParenExpr {
 /// A string literal, unquoted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StringLiteral {
-    /// The value, escapes resolved.
+    /// The value, escapes resolved (lossily converted when `bytes` is set).
     pub val: String,
+    /// The exact bytes, only when `\x`/octal escapes made them invalid UTF-8 (Prometheus
+    /// reports such strings with Go's `%q`, e.g. `invalid label name "a\xc5z"`).
+    pub bytes: Option<Vec<u8>>,
     /// Where the literal is (quotes included).
     pub pos: PosRange,
 }

@@ -5,5 +5,7 @@
 //! - [`types`]: the value types expressions evaluate to.
 
 pub mod ast;
+pub mod lexer;
 pub mod parser;
+pub mod printer;
 pub mod types;

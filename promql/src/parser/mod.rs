@@ -54,3 +54,10 @@ impl ParseError {
         }
     }
 }
+
+mod check;
+pub(crate) mod literals;
+mod parse;
+
+pub use literals::{format_duration_ms, format_float, parse_duration_ms};
+pub use parse::{parse, parse_metric_selector, parse_with, MAX_DEPTH};
