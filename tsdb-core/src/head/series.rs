@@ -100,6 +100,25 @@ impl MemSeries {
         &self.labels
     }
 
+    /// Number of chunks, the open one included.
+    pub fn num_chunks(&self) -> usize {
+        self.lock().num_chunks()
+    }
+
+    /// Sample counts of the series' chunks, oldest first (the open one included).
+    pub fn chunk_sample_counts(&self) -> Vec<usize> {
+        let d = self.lock();
+        let mut v: Vec<usize> = d
+            .closed
+            .iter()
+            .map(|c| u16::from_be_bytes([c.bytes[0], c.bytes[1]]) as usize)
+            .collect();
+        if let Some(c) = &d.open {
+            v.push(c.app.num_samples());
+        }
+        v
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, SeriesData> {
         // A panic while holding the lock cannot leave the chunk list inconsistent (appends are
         // a single push or chunk swap), so a poisoned lock is still usable.
