@@ -3,5 +3,7 @@
 //! `tests/` run them over seed inputs and pseudo-random mutations on every CI run.
 
 pub mod index_reader;
+pub mod wal_records;
+pub mod wal_segment;
 pub mod xor2_chunk;
 pub mod xor_chunk;
