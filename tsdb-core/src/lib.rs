@@ -1,5 +1,6 @@
 //! An embeddable, Prometheus-compatible time-series database.
 
+pub mod block;
 pub mod db;
 pub mod head;
 pub mod record;
