@@ -3,6 +3,7 @@
 pub mod block;
 pub mod db;
 pub mod head;
+pub mod querier;
 pub mod record;
 pub mod storage;
 pub mod wlog;

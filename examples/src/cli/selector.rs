@@ -55,7 +55,10 @@ impl<'a> Cursor<'a> {
         let n = r
             .char_indices()
             .take_while(|&(i, c)| {
-                c == '_' || c.is_ascii_alphabetic() || (colon && c == ':') || (i > 0 && c.is_ascii_digit())
+                c == '_'
+                    || c.is_ascii_alphabetic()
+                    || (colon && c == ':')
+                    || (i > 0 && c.is_ascii_digit())
             })
             .count();
         if n == 0 {
@@ -78,7 +81,9 @@ impl<'a> Cursor<'a> {
                 return Ok(out);
             }
             if c == '\\' && q != '`' {
-                let (_, e) = chars.next().ok_or_else(|| self.err("unterminated escape"))?;
+                let (_, e) = chars
+                    .next()
+                    .ok_or_else(|| self.err("unterminated escape"))?;
                 match e {
                     'n' => out.push('\n'),
                     't' => out.push('\t'),
@@ -97,7 +102,8 @@ impl<'a> Cursor<'a> {
                         let mut v = 0u32;
                         for _ in 0..n {
                             let (_, h) = chars.next().ok_or_else(|| self.err("short escape"))?;
-                            v = v * 16 + h.to_digit(16).ok_or_else(|| self.err("bad hex escape"))?;
+                            v = v * 16
+                                + h.to_digit(16).ok_or_else(|| self.err("bad hex escape"))?;
                         }
                         out.push(char::from_u32(v).ok_or_else(|| self.err("bad code point"))?);
                     }
@@ -199,7 +205,15 @@ mod tests {
         assert_eq!(m[0], Matcher::equal("__name__", "my.metric"));
         assert_eq!(m[1].value, r"x\d");
         assert_eq!(m[2].value, "q\"\n");
-        for bad in ["", "{", "up{a}", "up{a=b}", "up{a=\"b\"", "up x", "{a=~\"(\"}"] {
+        for bad in [
+            "",
+            "{",
+            "up{a}",
+            "up{a=b}",
+            "up{a=\"b\"",
+            "up x",
+            "{a=~\"(\"}",
+        ] {
             assert!(parse_selector(bad).is_err(), "{bad:?}");
         }
     }

@@ -8,7 +8,9 @@ pub mod chunks;
 pub mod error;
 pub mod fsutil;
 pub mod meta;
+pub mod reader;
 pub mod tombstones;
+pub mod writer;
 
 pub use error::BlockError;
 pub use meta::{BlockMeta, BlockStats};

@@ -1,0 +1,181 @@
+//! The `tsdb` binary: tools over Prometheus-compatible block directories.
+//!
+//! ```text
+//! tsdb list DIR [--human-readable]
+//! tsdb analyze DIR [BLOCK] [--limit N] [--match SELECTOR]
+//! tsdb dump DIR [--match SELECTOR ...] [--min-time MS] [--max-time MS]
+//! tsdb import openmetrics FILE OUTDIR [--max-block-duration DUR] [--quiet] [--human-readable]
+//! ```
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tsdb_examples::cli;
+
+#[derive(Parser)]
+#[command(name = "tsdb", about = "Tools for Prometheus-compatible TSDB blocks")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the blocks of a data directory (like `promtool tsdb list`).
+    List {
+        /// Data directory holding block directories.
+        dir: PathBuf,
+        /// Print human-readable times and sizes.
+        #[arg(short = 'r', long)]
+        human_readable: bool,
+    },
+    /// Show label cardinality and churn of a block (like `promtool tsdb analyze`).
+    Analyze {
+        /// Data directory.
+        dir: PathBuf,
+        /// Block ULID (default: the newest block).
+        block: Option<String>,
+        /// How many items to show per list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Only series matching this selector.
+        #[arg(long = "match")]
+        selector: Option<String>,
+    },
+    /// Print every sample (like `promtool tsdb dump`).
+    Dump {
+        /// Data directory.
+        dir: PathBuf,
+        /// Series selector; repeatable (default: every series).
+        #[arg(long = "match")]
+        selectors: Vec<String>,
+        /// Minimum timestamp in ms (inclusive).
+        #[arg(long, default_value_t = i64::MIN, allow_hyphen_values = true)]
+        min_time: i64,
+        /// Maximum timestamp in ms (inclusive).
+        #[arg(long, default_value_t = i64::MAX, allow_hyphen_values = true)]
+        max_time: i64,
+    },
+    /// Import data into new blocks.
+    Import {
+        #[command(subcommand)]
+        format: ImportFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportFormat {
+    /// OpenMetrics text (like `promtool tsdb create-blocks-from openmetrics`).
+    Openmetrics {
+        /// Input file.
+        file: PathBuf,
+        /// Output data directory (default: `data/`).
+        #[arg(default_value = "data/")]
+        out_dir: PathBuf,
+        /// Maximum block duration, e.g. `2h`, `6h`, `24h` (rounded down to 2h × 3^k).
+        #[arg(long, default_value = "2h")]
+        max_block_duration: String,
+        /// Print nothing.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Human-readable times and sizes in the block table.
+        #[arg(short = 'r', long)]
+        human_readable: bool,
+    },
+}
+
+/// Parses `2h`, `90m`, `3600s`, `1h30m` into ms.
+fn parse_duration(s: &str) -> Result<i64, String> {
+    let mut total: i64 = 0;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if c == 'm' && chars.peek() == Some(&'s') {
+            unit.push('s');
+            chars.next();
+        }
+        let n: i64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+        num.clear();
+        let mult = match unit.as_str() {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 7 * 86_400_000,
+            "y" => 365 * 86_400_000,
+            _ => return Err(format!("invalid duration unit in {s:?}")),
+        };
+        total = total.saturating_add(n.saturating_mul(mult));
+        any = true;
+    }
+    if !num.is_empty() || !any {
+        return Err(format!("invalid duration {s:?}"));
+    }
+    Ok(total)
+}
+
+fn run(args: Args) -> Result<(), cli::CliError> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    match args.command {
+        Command::List {
+            dir,
+            human_readable,
+        } => cli::list::run(&dir, human_readable, &mut out)?,
+        Command::Analyze {
+            dir,
+            block,
+            limit,
+            selector,
+        } => cli::analyze::run(&dir, block.as_deref(), limit, selector.as_deref(), &mut out)?,
+        Command::Dump {
+            dir,
+            selectors,
+            min_time,
+            max_time,
+        } => cli::dump::run(&dir, &selectors, min_time, max_time, &mut out)?,
+        Command::Import {
+            format:
+                ImportFormat::Openmetrics {
+                    file,
+                    out_dir,
+                    max_block_duration,
+                    quiet,
+                    human_readable,
+                },
+        } => {
+            let opts = cli::import::ImportOptions {
+                max_block_duration: parse_duration(&max_block_duration)
+                    .map_err(cli::CliError::Other)?,
+                quiet,
+                human_readable,
+                progress: true,
+            };
+            cli::import::run(&file, &out_dir, &opts, &mut out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(cli::CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
