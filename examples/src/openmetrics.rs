@@ -381,11 +381,10 @@ impl<'a> Parser<'a> {
                 }))
             }
             _ => {
-                if !text.is_empty()
-                    && !(name.len() > text.len()
-                        && name.ends_with(text)
-                        && name[name.len() - text.len() - 1] == b'_')
-                {
+                let is_suffix = name.len() > text.len()
+                    && name.ends_with(text)
+                    && name[name.len() - text.len() - 1] == b'_';
+                if !text.is_empty() && !is_suffix {
                     return Err(self.err(
                         start,
                         format!(

@@ -72,7 +72,8 @@ fn querier_applies_tombstones() {
         .filter(|(l, t, _)| {
             let is_kitchen = l.contains("room=\"kitchen\"");
             let is_attic = l.contains("room=\"attic\"");
-            !is_attic && !(is_kitchen && (lo..=hi + 60_000).contains(t))
+            let deleted = is_kitchen && (lo..=hi + 60_000).contains(t);
+            !is_attic && !deleted
         })
         .cloned()
         .collect();

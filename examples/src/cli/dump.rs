@@ -101,16 +101,13 @@ pub fn run(
     }
     let mut line = String::with_capacity(256);
     // Union of the selectors' series in label order; a series selected twice is dumped once.
-    loop {
-        let Some(min) = heads
-            .iter()
-            .enumerate()
-            .filter_map(|(i, h)| h.as_ref().map(|s| (i, s.labels())))
-            .min_by(|a, b| a.1.cmp(b.1))
-            .map(|(i, _)| i)
-        else {
-            break;
-        };
+    while let Some(min) = heads
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.as_ref().map(|s| (i, s.labels())))
+        .min_by(|a, b| a.1.cmp(b.1))
+        .map(|(i, _)| i)
+    {
         let labels = heads[min]
             .as_ref()
             .map(|s| s.labels().clone())
