@@ -58,7 +58,6 @@ impl<'a> BlockSeries<'a> {
             kind: ValueType::None,
             empty_h: Histogram::default(),
             empty_fh: FloatHistogram::default(),
-            fh_buf: FloatHistogram::default(),
         }
     }
 }
@@ -89,7 +88,6 @@ pub struct BlockSampleIterator<'a> {
     kind: ValueType,
     empty_h: Histogram,
     empty_fh: FloatHistogram,
-    fh_buf: FloatHistogram,
 }
 
 impl<'a> BlockSampleIterator<'a> {
@@ -214,18 +212,10 @@ impl SampleIterator for BlockSampleIterator<'_> {
 
     fn at_float_histogram(&mut self) -> (i64, &FloatHistogram) {
         let t = self.at_t();
-        let Some(c) = self.cur.as_ref() else {
-            return (t, &self.empty_fh);
-        };
-        if c.at_float_histogram().is_some() {
-            let c = self.cur.as_ref().expect("checked above");
-            return c.at_float_histogram().unwrap_or((t, &self.empty_fh));
+        match self.cur.as_mut().and_then(|c| c.at_float_histogram()) {
+            Some(x) => x,
+            None => (t, &self.empty_fh),
         }
-        if let Some((_, h)) = c.at_histogram() {
-            self.fh_buf = h.to_float();
-            return (t, &self.fh_buf);
-        }
-        (t, &self.empty_fh)
     }
 
     fn at_t(&self) -> i64 {
