@@ -3,6 +3,7 @@
 //! `tests/` run them over seed inputs and pseudo-random mutations on every CI run.
 
 pub mod index_reader;
+pub mod promql_parser;
 pub mod wal_records;
 pub mod wal_segment;
 pub mod xor2_chunk;

@@ -77,84 +77,75 @@ fn go_q(s: &str) -> String {
     tsdb_index::labels::go_quote(s)
 }
 
-/// Parses a Prometheus duration (`1h30m`, `5m`, `100ms`, `0`) to milliseconds. Units `y w d h
-/// m s ms`, each at most once, in that order.
+/// Parses a Prometheus duration (`1h30m`, `5m`, `100ms`, `0`) to milliseconds, as
+/// `model.ParseDuration` does: `<digits><unit>` groups, units `y w d h m s ms` each at most
+/// once and from the biggest to the smallest, within Go's `time.Duration` range.
 pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
-    if s == "0" {
-        return Ok(0);
+    match s {
+        "0" => return Ok(0),
+        "" => return Err("empty duration string".into()),
+        _ => {}
     }
     let invalid = || format!("not a valid duration string: {}", go_q(s));
-    if s.is_empty() {
-        return Err(invalid());
-    }
-    const UNITS: [(&str, i64); 7] = [
-        ("y", 365 * 24 * 3600 * 1000),
-        ("w", 7 * 24 * 3600 * 1000),
-        ("d", 24 * 3600 * 1000),
-        ("h", 3600 * 1000),
-        ("m", 60 * 1000),
-        ("s", 1000),
-        ("ms", 1),
+    // (unit, order, nanoseconds)
+    const UNITS: [(&str, u32, u64); 7] = [
+        ("ms", 7, 1_000_000),
+        ("s", 6, 1_000_000_000),
+        ("m", 5, 60 * 1_000_000_000),
+        ("h", 4, 3600 * 1_000_000_000),
+        ("d", 3, 24 * 3600 * 1_000_000_000),
+        ("w", 2, 7 * 24 * 3600 * 1_000_000_000),
+        ("y", 1, 365 * 24 * 3600 * 1_000_000_000),
     ];
     let mut rest = s;
-    let mut next_unit = 0;
-    let mut total: i64 = 0;
-    let mut overflow = false;
+    let mut last_pos = 0;
+    let mut total_ns: u64 = 0;
     while !rest.is_empty() {
         let nd = rest.bytes().take_while(|b| b.is_ascii_digit()).count();
         if nd == 0 {
             return Err(invalid());
         }
-        let (num, after) = rest.split_at(nd);
-        let unit_len = if after.starts_with("ms") {
-            2
-        } else {
-            after
-                .chars()
-                .next()
-                .filter(|c| "ywdhms".contains(*c))
-                .map_or(0, |_| 1)
-        };
-        if unit_len == 0 {
+        let v: u64 = rest[..nd].parse().map_err(|_| invalid())?;
+        rest = &rest[nd..];
+        let nu = rest.bytes().take_while(|b| !b.is_ascii_digit()).count();
+        if nu == 0 {
             return Err(invalid());
         }
-        let unit = &after[..unit_len];
-        let Some(idx) = UNITS[next_unit..].iter().position(|(u, _)| *u == unit) else {
+        let unit = &rest[..nu];
+        rest = &rest[nu..];
+        let Some(&(_, pos, mult)) = UNITS.iter().find(|(u, _, _)| *u == unit) else {
+            return Err(format!(
+                "unknown unit {} in duration {}",
+                go_q(unit),
+                go_q(s)
+            ));
+        };
+        if pos <= last_pos {
             return Err(invalid());
-        };
-        let idx = next_unit + idx;
-        next_unit = idx + 1;
-        let n: i64 = match num.parse() {
-            Ok(n) => n,
-            Err(_) => {
-                overflow = true;
-                0
-            }
-        };
-        match n
-            .checked_mul(UNITS[idx].1)
-            .and_then(|v| total.checked_add(v))
-        {
-            Some(t) => total = t,
-            None => overflow = true,
         }
-        rest = &after[unit_len..];
+        last_pos = pos;
+        if v > (1u64 << 63) / mult {
+            return Err("duration out of range".into());
+        }
+        total_ns += v * mult;
+        if total_ns > i64::MAX as u64 {
+            return Err("duration out of range".into());
+        }
     }
-    // Go's time.Duration holds nanoseconds.
-    if overflow || total.checked_mul(1_000_000).is_none() {
-        return Err("duration out of range".into());
-    }
-    Ok(total)
+    Ok((total_ns / 1_000_000) as i64)
 }
 
-/// Formats milliseconds as `model.Duration.String()` does (`1h30m`, `90d`, `0s`); callers
-/// print the sign of negative values themselves.
+/// Formats milliseconds as `model.Duration.String()` does (`1h30m`, `90d`, `0s`, `-5m`).
 pub fn format_duration_ms(ms: i64) -> String {
     if ms == 0 {
         return "0s".into();
     }
     let mut ms = ms;
     let mut out = String::new();
+    if ms < 0 {
+        out.push('-');
+        ms = ms.saturating_neg();
+    }
     let mut unit = |name: &str, mult: i64, exact: bool| {
         if exact && ms % mult != 0 {
             return;

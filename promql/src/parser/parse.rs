@@ -199,6 +199,10 @@ struct Parser<'a> {
     opts: Options,
     /// Depth of the tree under construction at the current position.
     depth: usize,
+    /// Enclosing constructs that have their own "unexpected ... in <context>" message, as
+    /// the error productions of Prometheus' grammar: the innermost one names a syntax error
+    /// that has no more specific message.
+    contexts: Vec<(&'static str, &'static str)>,
 }
 
 type PResult<T> = Result<T, ParseError>;
@@ -217,6 +221,7 @@ impl<'a> Parser<'a> {
             last_end: 0,
             opts,
             depth: 0,
+            contexts: Vec::new(),
         };
         p.tok = p.fetch()?;
         Ok(p)
@@ -275,6 +280,10 @@ impl<'a> Parser<'a> {
 
     /// Prometheus' "unexpected <token>[ in <context>][, expected <what>]" at the current token.
     fn unexpected(&self, context: &str, expected: &str) -> ParseError {
+        let (context, expected) = match self.contexts.last() {
+            Some(&(c, e)) if context.is_empty() && expected.is_empty() => (c, e),
+            _ => (context, expected),
+        };
         let mut msg = format!("unexpected {}", self.tok.describe(self.input));
         if !context.is_empty() {
             msg.push_str(" in ");
@@ -635,6 +644,7 @@ impl<'a> Parser<'a> {
         use TokenKind as K;
         let op_tok = self.bump()?;
         let op = aggregate_op(op_tok.kind).expect("caller checked the token");
+        self.contexts.push(("aggregation", ""));
         let mut grouping = Vec::new();
         let mut without = false;
         let args = if matches!(self.tok.kind, K::By | K::Without) {
@@ -652,6 +662,7 @@ impl<'a> Parser<'a> {
             }
             args
         };
+        self.contexts.pop();
         let pos = PosRange::new(op_tok.start, self.last_end);
         if args.is_empty() {
             return Err(self.err(pos, "no arguments for aggregate expression provided"));
@@ -836,7 +847,13 @@ impl<'a> Parser<'a> {
                 "number, duration, step(), or range()",
             ));
         }
+        const RANGE_CTX: (&str, &str) = (
+            "subquery or range selector",
+            "number, duration, step(), or range()",
+        );
+        self.contexts.push(RANGE_CTX);
         let range = self.parse_positive_duration()?;
+        self.contexts.pop();
         match self.tok.kind {
             K::RightBracket => {
                 let close = self.bump()?;
@@ -877,7 +894,13 @@ impl<'a> Parser<'a> {
                             "number, duration, step(), range(), or \"]\"",
                         ));
                     }
-                    split_duration(self.parse_positive_duration()?)
+                    self.contexts.push((
+                        "subquery selector",
+                        "number, duration, step(), range(), or \"]\"",
+                    ));
+                    let step = self.parse_positive_duration()?;
+                    self.contexts.pop();
+                    split_duration(step)
                 };
                 let close = self.expect(K::RightBracket, "subquery selector", "\"]\"")?;
                 let (range_ms, range_expr) = split_duration(range);
@@ -913,6 +936,8 @@ impl<'a> Parser<'a> {
     fn parse_offset(&mut self, expr: Expr) -> PResult<Expr> {
         use TokenKind as K;
         self.bump()?;
+        self.contexts
+            .push(("offset", "number, duration, step(), or range()"));
         let sign = match self.tok.kind {
             K::Add | K::Sub => Some(self.bump()?),
             _ => None,
@@ -989,6 +1014,7 @@ impl<'a> Parser<'a> {
                 return Err(self.unexpected("offset", "number, duration, step(), or range()"));
             }
         };
+        self.contexts.pop();
         match value {
             Expr::NumberLiteral(n) => self.add_offset(expr, seconds_to_ms(n.val), None),
             Expr::Duration(d) => self.add_offset(expr, 0, Some(Box::new(d))),
@@ -1043,6 +1069,7 @@ impl<'a> Parser<'a> {
             Ts(f64),
             Pre(AtModifierPreprocessor),
         }
+        self.contexts.push(("@", "timestamp"));
         let at = match self.tok.kind {
             K::Start | K::End => {
                 let t = self.bump()?;
@@ -1081,6 +1108,7 @@ impl<'a> Parser<'a> {
             }
             _ => return Err(self.unexpected("@", "timestamp")),
         };
+        self.contexts.pop();
         let pos = expr.pos();
         if let At::Ts(ts) = at {
             if !ts.is_finite() || ts >= i64::MAX as f64 || ts <= i64::MIN as f64 {
