@@ -8,3 +8,5 @@ pub mod wal_records;
 pub mod wal_segment;
 pub mod xor2_chunk;
 pub mod xor_chunk;
+pub mod float_histogram_chunk;
+pub mod histogram_chunk;
