@@ -2,6 +2,8 @@
 //! allocate without bound. The libFuzzer binaries in `fuzz_targets/` call them, and the tests in
 //! `tests/` run them over seed inputs and pseudo-random mutations on every CI run.
 
+pub mod float_histogram_chunk;
+pub mod histogram_chunk;
 pub mod index_reader;
 pub mod promql_parser;
 pub mod wal_records;
