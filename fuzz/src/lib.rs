@@ -3,6 +3,8 @@
 //! `tests/` run them over seed inputs and pseudo-random mutations on every CI run.
 
 pub mod float_histogram_chunk;
+pub mod float_histogram_chunk;
+pub mod histogram_chunk;
 pub mod histogram_chunk;
 pub mod index_reader;
 pub mod promql_parser;
@@ -10,5 +12,3 @@ pub mod wal_records;
 pub mod wal_segment;
 pub mod xor2_chunk;
 pub mod xor_chunk;
-pub mod float_histogram_chunk;
-pub mod histogram_chunk;
