@@ -3,8 +3,6 @@
 //! `tests/` run them over seed inputs and pseudo-random mutations on every CI run.
 
 pub mod float_histogram_chunk;
-pub mod float_histogram_chunk;
-pub mod histogram_chunk;
 pub mod histogram_chunk;
 pub mod index_reader;
 pub mod promql_parser;
