@@ -4,7 +4,8 @@
 //! `cargo bench -p tsdb-benches --bench chunkenc_xor` runs the criterion benchmarks.
 //! With `XOR_GO_PEER_STYLE=1` it instead measures exactly as go-peer does (its 1.2 M generated
 //! samples in 120-sample chunks, best of 7 wall-clock runs) and prints one JSON line per
-//! measurement, with the data checksum go-peer prints, so the two can be compared directly;
+//! measurement, with the data checksum go-peer prints, so the two can be compared directly
+//! (`XOR_GO_PEER_REPS` overrides the 7 repetitions, like go-peer's `-reps`);
 //! `benches/go-peer-xor.sh` runs both.
 
 use std::hint::black_box;
@@ -230,7 +231,10 @@ fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> Duration {
 /// go-peer's measurement, same data and method, one JSON line per measurement.
 fn go_peer_style() {
     let per = 120;
-    let reps = 7;
+    let reps = std::env::var("XOR_GO_PEER_REPS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(7);
     let samples = go_peer_samples(1, 1_200_000, per);
     let sum = checksum(&samples);
     let chunks = encode_xor(&samples, per);

@@ -6,75 +6,113 @@
 
 use crate::error::ChunkError;
 
+/// Zero bytes kept after the last written byte, so that any write of up to 64 bits is one
+/// unaligned 8-byte load/OR/store (plus at most one more byte).
+const WRITE_SLACK: usize = 9;
+
 /// An append-only bit stream backed by a byte vector.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// The vector is kept zero-padded beyond the written bits, so writes OR whole words into it
+/// instead of pushing byte by byte; [`BitWriter::bytes`] shows only the written bytes.
+#[derive(Debug, Clone, Default)]
 pub struct BitWriter {
-    bytes: Vec<u8>,
-    /// Number of bits still free in the last byte of `bytes` (0 means the last byte is full).
-    free_bits: u8,
+    /// The stream's bytes followed by zero padding; every bit at or after `bit_len` is zero.
+    buf: Vec<u8>,
+    /// Number of bits written.
+    bit_len: usize,
 }
+
+impl PartialEq for BitWriter {
+    fn eq(&self, other: &Self) -> bool {
+        self.bit_len == other.bit_len && self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for BitWriter {}
 
 impl BitWriter {
     /// An empty stream with room for `capacity` bytes.
     pub fn with_capacity(capacity: usize) -> Self {
         BitWriter {
-            bytes: Vec::with_capacity(capacity),
-            free_bits: 0,
+            buf: vec![0; capacity + WRITE_SLACK],
+            bit_len: 0,
         }
     }
 
     /// Resumes writing after `bit_len` bits of `bytes`.
     ///
-    /// `bytes` must hold exactly `ceil(bit_len / 8)` bytes; bits beyond `bit_len` in the last
-    /// byte are cleared so that new bits can be OR-ed into them.
+    /// `bytes` must hold at least `ceil(bit_len / 8)` bytes; later bytes are dropped and the
+    /// bits beyond `bit_len` in the last byte are cleared so that new bits can be OR-ed in.
     pub fn resume(mut bytes: Vec<u8>, bit_len: usize) -> Self {
         let whole = bit_len.div_ceil(8);
         bytes.truncate(whole);
         let used = (bit_len % 8) as u8;
-        let free_bits = if used == 0 { 0 } else { 8 - used };
-        if free_bits > 0 {
+        if used != 0 {
             if let Some(last) = bytes.last_mut() {
-                *last &= !((1u8 << free_bits) - 1);
+                *last &= !(0xffu8 >> used);
             }
         }
-        BitWriter { bytes, free_bits }
+        let bit_len = bit_len.min(bytes.len() * 8);
+        BitWriter {
+            buf: bytes,
+            bit_len,
+        }
+    }
+
+    /// Number of bytes holding written bits.
+    #[inline]
+    fn byte_len(&self) -> usize {
+        self.bit_len.div_ceil(8)
     }
 
     /// The bytes written so far (the last byte zero-padded).
     #[inline]
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.buf[..self.byte_len()]
     }
 
     /// Mutable access to the bytes, for headers rewritten in place (e.g. sample counts).
     #[inline]
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut self.bytes
+        let n = self.byte_len();
+        &mut self.buf[..n]
     }
 
     /// Gives up the byte vector.
-    pub fn into_bytes(self) -> Vec<u8> {
-        self.bytes
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        let n = self.byte_len();
+        self.buf.truncate(n);
+        self.buf
     }
 
     /// Number of bits written.
     #[inline]
     pub fn bit_len(&self) -> usize {
-        self.bytes.len() * 8 - self.free_bits as usize
+        self.bit_len
+    }
+
+    /// Makes sure that the bytes from `byte` on can take a word write.
+    #[inline]
+    fn reserve_at(&mut self, byte: usize) {
+        if byte + WRITE_SLACK > self.buf.len() {
+            self.grow(byte + WRITE_SLACK);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, min_len: usize) {
+        let len = min_len.max(self.buf.len() * 2).max(64);
+        self.buf.resize(len, 0);
     }
 
     /// Appends one bit.
     #[inline]
     pub fn write_bit(&mut self, bit: bool) {
-        if self.free_bits == 0 {
-            self.bytes.push(0);
-            self.free_bits = 8;
-        }
-        self.free_bits -= 1;
-        if bit {
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= 1 << self.free_bits;
-        }
+        let byte = self.bit_len >> 3;
+        self.reserve_at(byte);
+        self.buf[byte] |= ((bit as u8) << 7) >> (self.bit_len & 7);
+        self.bit_len += 1;
     }
 
     /// Appends a whole byte (which may straddle two bytes of the stream).
@@ -83,41 +121,29 @@ impl BitWriter {
         self.write_bits(byte as u64, 8);
     }
 
-    /// Appends the `nbits` least significant bits of `value`, most significant first.
+    /// Appends the `nbits` (at most 64) least significant bits of `value`, most significant
+    /// first.
     #[inline]
     pub fn write_bits(&mut self, value: u64, nbits: u8) {
         debug_assert!(nbits <= 64);
         if nbits == 0 {
             return;
         }
-        let mut remaining = nbits;
-        // Only the low `nbits` bits count.
-        let value = if nbits == 64 {
-            value
-        } else {
-            value & ((1u64 << nbits) - 1)
-        };
-        // Fill the partial last byte first.
-        if self.free_bits > 0 {
-            let take = remaining.min(self.free_bits);
-            let shift = remaining - take;
-            let chunk = ((value >> shift) & ((1u64 << take) - 1)) as u8;
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= chunk << (self.free_bits - take);
-            self.free_bits -= take;
-            remaining -= take;
+        let byte = self.bit_len >> 3;
+        let shift = (self.bit_len & 7) as u32;
+        self.reserve_at(byte);
+        // Left-align the bits (dropping any above `nbits`), then place them after `shift` used
+        // bits of the current byte. Bits past the written ones stay zero.
+        let aligned = value << (64 - nbits as u32);
+        let word: &mut [u8; 8] = (&mut self.buf[byte..byte + 8])
+            .try_into()
+            .expect("slack reserved");
+        *word = (u64::from_be_bytes(*word) | (aligned >> shift)).to_be_bytes();
+        if shift + nbits as u32 > 64 {
+            // The last bits spill into a ninth byte.
+            self.buf[byte + 8] = (aligned << (64 - shift) >> 56) as u8;
         }
-        // Whole bytes.
-        while remaining >= 8 {
-            remaining -= 8;
-            self.bytes.push((value >> remaining) as u8);
-        }
-        // A trailing partial byte.
-        if remaining > 0 {
-            let chunk = (value & ((1u64 << remaining) - 1)) as u8;
-            self.bytes.push(chunk << (8 - remaining));
-            self.free_bits = 8 - remaining;
-        }
+        self.bit_len += nbits as usize;
     }
 }
 
@@ -128,12 +154,13 @@ impl BitWriter {
 #[derive(Debug, Clone)]
 pub struct BitReader<'a> {
     bytes: &'a [u8],
-    /// Index of the next byte of `bytes` not yet loaded into `buffer`.
+    /// Index of the next byte of `bytes` not yet counted in `valid`.
     next_byte: usize,
-    /// Loaded bits, left-aligned: the next bit to read is bit 63.
+    /// Loaded bits, left-aligned: the next bit to read is bit 63. Bits after the `valid` ones
+    /// are either zero or the stream's own next bits (a refill ORs the same bits in again).
     buffer: u64,
-    /// Number of valid bits in `buffer`.
-    valid: u8,
+    /// Number of bits of `buffer` that may be read.
+    valid: u32,
 }
 
 impl<'a> BitReader<'a> {
@@ -160,36 +187,43 @@ impl<'a> BitReader<'a> {
         self.bytes.len() * 8 - self.position()
     }
 
-    /// Loads as many whole bytes into the register as fit.
+    /// Loads as many whole bytes into the register as fit (at least 56 bits end up valid
+    /// unless the stream ends first).
     #[inline]
     fn refill(&mut self) {
-        if self.next_byte + 8 <= self.bytes.len() && self.valid <= 56 {
-            // Fast path: read a big-endian word and keep the bytes that fit.
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&self.bytes[self.next_byte..self.next_byte + 8]);
-            let word = u64::from_be_bytes(word);
-            let take_bytes = (64 - self.valid as usize) / 8;
-            let take_bits = (take_bytes * 8) as u32;
-            // take_bits is in 8..=64.
-            let incoming = if take_bits == 64 {
-                word
-            } else {
-                word >> (64 - take_bits)
-            };
-            self.buffer |= if take_bits == 64 {
-                incoming
-            } else {
-                incoming << (64 - take_bits - self.valid as u32)
-            };
-            self.valid += take_bits as u8;
-            self.next_byte += take_bytes;
+        if self.valid > 56 {
             return;
         }
+        if let Some(chunk) = self.bytes.get(self.next_byte..self.next_byte + 8) {
+            let word = u64::from_be_bytes(chunk.try_into().expect("8 bytes"));
+            self.buffer |= word >> self.valid;
+            let take = (63 - self.valid) >> 3;
+            self.next_byte += take as usize;
+            self.valid += take << 3;
+        } else {
+            self.refill_tail();
+        }
+    }
+
+    /// Byte-by-byte refill near the end of the stream.
+    #[cold]
+    fn refill_tail(&mut self) {
         while self.valid <= 56 && self.next_byte < self.bytes.len() {
             self.buffer |= (self.bytes[self.next_byte] as u64) << (56 - self.valid);
             self.valid += 8;
             self.next_byte += 1;
         }
+    }
+
+    /// Consumes `n` (1..=64) bits that are known to be valid.
+    #[inline]
+    fn consume(&mut self, n: u32) -> u64 {
+        debug_assert!(n >= 1 && n <= self.valid);
+        let value = self.buffer >> (64 - n);
+        // Two shifts, because shifting a u64 by 64 is not allowed.
+        self.buffer = (self.buffer << (n - 1)) << 1;
+        self.valid -= n;
+        value
     }
 
     /// Reads one bit.
@@ -201,41 +235,41 @@ impl<'a> BitReader<'a> {
                 return Err(ChunkError::UnexpectedEnd);
             }
         }
-        let bit = self.buffer >> 63 != 0;
-        self.buffer <<= 1;
-        self.valid -= 1;
-        Ok(bit)
+        Ok(self.consume(1) != 0)
     }
 
     /// Reads `nbits` (at most 64) bits as an unsigned integer, most significant first.
     #[inline]
     pub fn read_bits(&mut self, nbits: u8) -> Result<u64, ChunkError> {
         debug_assert!(nbits <= 64);
-        if nbits == 0 {
+        let n = nbits as u32;
+        if n == 0 {
             return Ok(0);
         }
-        if self.valid < nbits {
+        if self.valid < n {
             self.refill();
+            if self.valid < n {
+                return self.read_bits_split(n);
+            }
         }
-        if self.valid >= nbits {
-            let value = self.buffer >> (64 - nbits as u32);
-            self.buffer = if nbits == 64 { 0 } else { self.buffer << nbits };
-            self.valid -= nbits;
-            return Ok(value);
-        }
-        // The register cannot hold all requested bits (only when nbits > 56): split the read.
+        Ok(self.consume(n))
+    }
+
+    /// Reads more bits than the register holds (only for reads of over 56 bits, or at the
+    /// end of the stream), in two parts.
+    #[inline(never)]
+    fn read_bits_split(&mut self, n: u32) -> Result<u64, ChunkError> {
         let high_bits = self.valid;
         if high_bits == 0 {
             return Err(ChunkError::UnexpectedEnd);
         }
-        let high = self.read_bits(high_bits)?;
-        let low_bits = nbits - high_bits;
+        let high = self.consume(high_bits);
+        let low_bits = n - high_bits;
         self.refill();
         if self.valid < low_bits {
             return Err(ChunkError::UnexpectedEnd);
         }
-        let low = self.read_bits(low_bits)?;
-        Ok((high << low_bits) | low)
+        Ok((high << low_bits) | self.consume(low_bits))
     }
 
     /// Reads eight bits.
@@ -244,18 +278,32 @@ impl<'a> BitReader<'a> {
         self.read_bits(8).map(|b| b as u8)
     }
 
-    /// Counts up to `max` consecutive one bits, consuming them and the terminating zero bit
-    /// (if fewer than `max` ones were seen). Used for unary prefixes such as `1110`.
+    /// Counts up to `max` (at most 32) consecutive one bits, consuming them and the
+    /// terminating zero bit (if fewer than `max` ones were seen). Used for unary prefixes
+    /// such as `1110`.
     #[inline]
     pub fn read_unary_ones(&mut self, max: u8) -> Result<u8, ChunkError> {
+        let max = max as u32;
+        if self.valid <= max {
+            self.refill();
+        }
+        let ones = self.buffer.leading_ones().min(max);
+        let used = ones + (ones < max) as u32;
+        if used <= self.valid {
+            if used > 0 {
+                self.consume(used);
+            }
+            return Ok(ones as u8);
+        }
+        // The stream ends inside the prefix: read bit by bit to report it.
         let mut ones = 0;
         while ones < max {
             if !self.read_bit()? {
-                return Ok(ones);
+                return Ok(ones as u8);
             }
             ones += 1;
         }
-        Ok(ones)
+        Ok(ones as u8)
     }
 
     /// Reads a Go-style unsigned varint from the stream (byte by byte, through the bit

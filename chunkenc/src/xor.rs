@@ -178,9 +178,15 @@ impl Default for XorAppender {
 impl XorAppender {
     /// An appender on a new, empty chunk.
     pub fn new() -> Self {
-        XorChunk::new()
-            .appender()
-            .expect("an empty chunk always yields an appender")
+        XorAppender {
+            stream: XorChunk::new().stream,
+            num: 0,
+            t: i64::MIN,
+            v: 0,
+            t_delta: 0,
+            leading: NO_WINDOW,
+            trailing: 0,
+        }
     }
 
     /// Appends one sample. Timestamps are not checked for order (the caller decides, as in
@@ -197,26 +203,27 @@ impl XorAppender {
             1 => {
                 t_delta = t.wrapping_sub(self.t) as u64;
                 write_uvarint(&mut self.stream, t_delta);
-                self.write_value(vbits);
+                self.write_value(0, 0, vbits);
             }
             u16::MAX => return Err(ChunkError::Full(u16::MAX as usize)),
             _ => {
                 t_delta = t.wrapping_sub(self.t) as u64;
                 let dod = t_delta.wrapping_sub(self.t_delta) as i64;
-                let w = &mut self.stream;
+                // The delta-of-delta code and the value are packed into as few word writes
+                // as possible.
                 if dod == 0 {
-                    w.write_bit(false);
+                    self.write_value(0, 1, vbits);
                 } else if bit_range(dod, 14) {
-                    w.write_bits((0b10 << 14) | (dod as u64 & 0x3fff), 16);
+                    self.write_value((0b10 << 14) | (dod as u64 & 0x3fff), 16, vbits);
                 } else if bit_range(dod, 17) {
-                    w.write_bits((0b110 << 17) | (dod as u64 & 0x1ffff), 20);
+                    self.write_value((0b110 << 17) | (dod as u64 & 0x1ffff), 20, vbits);
                 } else if bit_range(dod, 20) {
-                    w.write_bits((0b1110 << 20) | (dod as u64 & 0xfffff), 24);
+                    self.write_value((0b1110 << 20) | (dod as u64 & 0xfffff), 24, vbits);
                 } else {
-                    w.write_bits(0b1111, 4);
-                    w.write_bits(dod as u64, 64);
+                    self.stream.write_bits(0b1111, 4);
+                    self.stream.write_bits(dod as u64, 64);
+                    self.write_value(0, 0, vbits);
                 }
-                self.write_value(vbits);
             }
         }
         self.t = t;
@@ -227,35 +234,48 @@ impl XorAppender {
         Ok(())
     }
 
-    /// Writes the XOR of `vbits` with the previous value.
+    /// Writes the `prefix_len` bits of `prefix` (the timestamp's code), then the XOR of
+    /// `vbits` with the previous value.
     #[inline]
-    fn write_value(&mut self, vbits: u64) {
+    fn write_value(&mut self, prefix: u64, prefix_len: u8, vbits: u64) {
         let delta = vbits ^ self.v;
-        let w = &mut self.stream;
         if delta == 0 {
-            w.write_bit(false);
+            self.stream.write_bits(prefix << 1, prefix_len + 1);
             return;
         }
         let leading = (delta.leading_zeros() as u8).min(31);
         let trailing = delta.trailing_zeros() as u8;
         if self.leading != NO_WINDOW && leading >= self.leading && trailing >= self.trailing {
+            // Control `10`, then the bits inside the current window.
             let sig = 64 - self.leading - self.trailing;
-            let payload = delta >> self.trailing;
-            if sig <= 62 {
-                w.write_bits((0b10 << sig) | payload, sig + 2);
-            } else {
-                w.write_bits(0b10, 2);
-                w.write_bits(payload, sig);
-            }
+            self.write_pair(
+                (prefix << 2) | 0b10,
+                prefix_len + 2,
+                delta >> self.trailing,
+                sig,
+            );
             return;
         }
         self.leading = leading;
         self.trailing = trailing;
         let sig = 64 - leading - trailing;
-        // Control `11`, 5 bits of leading zeros, 6 bits of significant-bit count (64 wraps to 0).
-        let control = (0b11 << 11) | ((leading as u64) << 6) | (sig as u64 & 0x3f);
-        w.write_bits(control, 13);
-        w.write_bits(delta >> trailing, sig);
+        // Control `11`, 5 bits of leading zeros, 6 bits of significant-bit count (64 wraps to
+        // 0), then the significant bits.
+        let head = (prefix << 13) | (0b11 << 11) | ((leading as u64) << 6) | (sig as u64 & 0x3f);
+        self.write_pair(head, prefix_len + 13, delta >> trailing, sig);
+    }
+
+    /// Writes `head` then `body`, in one word write when they fit 64 bits.
+    #[inline]
+    fn write_pair(&mut self, head: u64, head_len: u8, body: u64, body_len: u8) {
+        if head_len + body_len <= 64 {
+            // `head_len` ≥ 1 here, so `body_len` < 64 and the shift is in range.
+            self.stream
+                .write_bits((head << body_len) | body, head_len + body_len);
+        } else {
+            self.stream.write_bits(head, head_len);
+            self.stream.write_bits(body, body_len);
+        }
     }
 
     /// Number of samples appended so far (including those of a resumed chunk).
