@@ -7,6 +7,7 @@
 //! [`without`] combine cursors lazily, so a query touches only the entries it needs.
 
 use std::cmp::Reverse;
+use std::collections::binary_heap::PeekMut;
 use std::collections::BinaryHeap;
 
 use crate::error::IndexError;
@@ -136,6 +137,40 @@ pub(crate) fn clone_error(e: &IndexError) -> IndexError {
     }
 }
 
+/// Index of the first element `>= target` among `len` sorted elements starting at `start`.
+/// Gallops forward before bisecting, so seeks to nearby targets (the common case when
+/// intersecting dense lists) cost a few comparisons instead of a full binary search.
+#[inline]
+fn gallop(start: usize, len: usize, target: SeriesRef, get: impl Fn(usize) -> SeriesRef) -> usize {
+    if start >= len || get(start) >= target {
+        return start;
+    }
+    // Invariant: get(lo) < target; the answer lies in (lo, hi].
+    let mut lo = start;
+    let mut step = 1usize;
+    let mut hi = loop {
+        let probe = lo.saturating_add(step);
+        if probe >= len {
+            break len;
+        }
+        if get(probe) >= target {
+            break probe;
+        }
+        lo = probe;
+        step = step.saturating_mul(2);
+    };
+    lo += 1;
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if get(mid) < target {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
 /// The empty list.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct EmptyPostings;
@@ -222,9 +257,11 @@ impl Postings for ListPostings<'_> {
         if self.started && self.cur >= target {
             return self.next <= self.list.len();
         }
-        let rest = self.list.get(self.next..).unwrap_or(&[]);
-        let i = rest.partition_point(|&v| v < target);
-        self.next += i;
+        if self.next >= self.list.len() {
+            return self.next();
+        }
+        let list = &self.list;
+        self.next = gallop(self.next, list.len(), target, |i| list[i]);
         self.next()
     }
     #[inline]
@@ -278,9 +315,11 @@ impl Postings for VecPostings {
         if self.started && self.cur >= target {
             return self.next <= self.list.len();
         }
-        let rest = self.list.get(self.next..).unwrap_or(&[]);
-        let i = rest.partition_point(|&v| v < target);
-        self.next += i;
+        if self.next >= self.list.len() {
+            return self.next();
+        }
+        let list = &self.list;
+        self.next = gallop(self.next, list.len(), target, |i| list[i]);
         self.next()
     }
     #[inline]
@@ -356,17 +395,8 @@ impl Postings for BigEndianPostings<'_> {
             self.next = self.list.len() + 4;
             return false;
         }
-        // Binary search over the remaining entries.
-        let (mut lo, mut hi) = (self.next / 4, self.list.len() / 4);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.get(mid) < target {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        self.next = lo * 4;
+        let idx = gallop(self.next / 4, self.list.len() / 4, target, |i| self.get(i));
+        self.next = idx * 4;
         self.next()
     }
     #[inline]
@@ -530,16 +560,20 @@ impl Postings for Merge<'_> {
             }
             return self.settle();
         }
-        // Advance every cursor sitting on the current reference.
-        while let Some(&Reverse((v, i))) = self.heap.peek() {
+        // Advance every cursor sitting on the current reference, replacing the heap's top in
+        // place (one sift-down instead of a pop and a push).
+        while let Some(mut top) = self.heap.peek_mut() {
+            let Reverse((v, i)) = *top;
             if v != self.cur {
                 break;
             }
-            self.heap.pop();
             if self.its[i].next() {
-                self.heap.push(Reverse((self.its[i].at(), i)));
+                *top = Reverse((self.its[i].at(), i));
             } else {
-                self.note_failure(i);
+                PeekMut::pop(top);
+                if self.failed.is_none() && self.its[i].err().is_some() {
+                    self.failed = Some(i);
+                }
             }
         }
         self.settle()
@@ -563,15 +597,18 @@ impl Postings for Merge<'_> {
             }
             return self.settle();
         }
-        while let Some(&Reverse((v, i))) = self.heap.peek() {
+        while let Some(mut top) = self.heap.peek_mut() {
+            let Reverse((v, i)) = *top;
             if v >= target {
                 break;
             }
-            self.heap.pop();
             if self.its[i].seek(target) {
-                self.heap.push(Reverse((self.its[i].at(), i)));
+                *top = Reverse((self.its[i].at(), i));
             } else {
-                self.note_failure(i);
+                PeekMut::pop(top);
+                if self.failed.is_none() && self.its[i].err().is_some() {
+                    self.failed = Some(i);
+                }
             }
         }
         self.settle()
