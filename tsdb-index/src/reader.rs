@@ -495,14 +495,15 @@ impl Reader {
         let len = d
             .uvarint()
             .map_err(|e| e.into_index_error(&self.file, SECTION_SERIES))?;
-        if len > d.remaining().saturating_sub(4) as u64 {
+        if len.saturating_add(4) > d.remaining() as u64 {
             return Err(corrupt(format!(
                 "entry length {len} runs past the end of the file"
             )));
         }
         let body_off = d.offset();
-        let body = d.bytes(len as usize).expect("length checked");
-        let c = d.bytes(4).expect("length checked");
+        let err = |e: DecodeError| e.into_index_error(&self.file, SECTION_SERIES);
+        let body = d.bytes(len as usize).map_err(err)?;
+        let c = d.bytes(4).map_err(err)?;
         let stored = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
         let computed = crc32c::crc32c(body);
         if stored != computed {
@@ -563,6 +564,30 @@ impl Reader {
         let mut v = Vec::new();
         self.series_labels_into(id, &mut v)?;
         Ok(Labels::from_sorted(v.iter().map(|l| (l.name, l.value))))
+    }
+
+    /// The sorted, distinct label names of the series in `postings`.
+    pub fn label_names_for(&self, mut postings: BoxPostings<'_>) -> Result<Vec<&str>, IndexError> {
+        let mut refs: std::collections::HashSet<u32> = std::collections::HashSet::new();
+        while postings.next() {
+            let (body, body_off) = self.series_entry(postings.at())?;
+            let mut d = Decbuf::new(body, body_off);
+            let err = |e: DecodeError| e.into_index_error(&self.file, SECTION_SERIES);
+            let n = d.uvarint().map_err(err)?;
+            for _ in 0..n {
+                refs.insert(d.uvarint32().map_err(err)?);
+                d.uvarint32().map_err(err)?;
+            }
+        }
+        if let Some(e) = postings.err() {
+            return Err(postings::clone_error(e));
+        }
+        let mut names = refs
+            .into_iter()
+            .map(|r| self.lookup_symbol(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        names.sort_unstable();
+        Ok(names)
     }
 
     /// Reads every section completely: every postings list of the offset table and every

@@ -151,3 +151,20 @@ fn seek_past_corrupt_list_reports_error_through_merge() {
     while p.next() {}
     assert!(p.err().is_none());
 }
+
+#[test]
+fn series_reference_near_the_end_fails_cleanly() {
+    let (name, orig) = fixture();
+    let r = Reader::from_bytes(name, orig.clone()).unwrap();
+    let (mut l, mut c) = (Vec::new(), Vec::new());
+    let len = orig.len() as u64;
+    for id in [
+        len / 16,
+        len / 16 - 1,
+        len / 16 + 1,
+        u64::MAX / 16,
+        u64::MAX,
+    ] {
+        assert!(r.series(id, &mut l, &mut c).is_err(), "series {id}");
+    }
+}

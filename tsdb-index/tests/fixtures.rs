@@ -175,3 +175,17 @@ fn postings_cursor_seeks_in_fixture() {
     assert_eq!(p.at(), ids[ids.len() / 2]);
     assert!(!p.seek(ids[ids.len() - 1] + 1));
 }
+
+#[test]
+fn label_names_for_postings() {
+    let dir = &common::fixture_blocks()[0];
+    let r = Reader::open(dir.join("index")).unwrap();
+    let all = r.label_names_for(r.all_postings().unwrap()).unwrap();
+    assert_eq!(all, r.label_names());
+    let name = r.label_names()[0];
+    let value = r.label_values(name).unwrap()[0];
+    let some = r
+        .label_names_for(r.postings(name, &[value]).unwrap())
+        .unwrap();
+    assert!(some.contains(&name) && some.iter().all(|n| all.contains(n)));
+}
