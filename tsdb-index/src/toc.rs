@@ -2,9 +2,9 @@
 //!
 //! Layout (52 bytes): six big-endian u64 absolute offsets (symbols, series, label indices,
 //! label indices table, postings, postings offset table) and a CRC32-Castagnoli over those 48
-//! bytes. A zero offset means the section is absent. Prometheus no longer writes label indices,
-//! so it stores the postings start in `label_indices` and the offset table start in
-//! `label_indices_table`.
+//! bytes. A zero offset means the section is absent. Prometheus 3.5 (and our writer) still
+//! write label indices; versions after it do not and store the postings start in
+//! `label_indices` and the offset table start in `label_indices_table`.
 
 use crate::encoding::{put_be32, put_be64, Decbuf};
 use crate::error::IndexError;
@@ -19,9 +19,9 @@ pub struct Toc {
     pub symbols: u64,
     /// Start of the series section.
     pub series: u64,
-    /// Start of the label indices (v2 writers: where the postings area begins, before padding).
+    /// Start of the label indices (right after the series, before alignment padding).
     pub label_indices: u64,
-    /// Start of the label offset table (v2 writers: same as `postings_table`).
+    /// Start of the label indices offset table.
     pub label_indices_table: u64,
     /// Start of the postings area (before its 4-byte alignment padding).
     pub postings: u64,

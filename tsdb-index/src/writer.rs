@@ -7,10 +7,13 @@
 //! bounded by one pass over the series rather than a copy of the whole index. The postings
 //! offset table is kept in memory (one entry per label pair) and written after the lists.
 //!
-//! Sections in file order: header, symbols, series (16-byte aligned entries), postings (4-byte
-//! aligned lists, the all-postings key `("", "")` first), postings offset table, TOC. Label
-//! indices are not written; as in Prometheus, the TOC's label-indices entries point at the
-//! postings area and at the offset table.
+//! Sections in file order: header, symbols, series (16-byte aligned entries), label indices
+//! (one per label name: the symbol references of its values, 4-byte aligned), postings (4-byte
+//! aligned lists, the all-postings key `("", "")` first), label indices offset table, postings
+//! offset table, TOC. Prometheus 3.5 writes the label indices and their table; later versions
+//! (after 3.5) dropped them and point the TOC's label-indices entries at the postings area and
+//! the postings offset table instead. We write what 3.5 writes, so that our output is
+//! byte-identical to its blocks; readers of either version ignore the label indices.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
