@@ -5,7 +5,9 @@
 pub mod float_histogram_chunk;
 pub mod histogram_chunk;
 pub mod index_reader;
+pub mod openmetrics;
 pub mod promql_parser;
+pub mod tombstones;
 pub mod wal_records;
 pub mod wal_segment;
 pub mod xor2_chunk;
