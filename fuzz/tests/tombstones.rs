@@ -28,7 +28,7 @@ fn shared_dir() -> PathBuf {
 }
 
 /// Fixes the trailing CRC so mutations reach the entry decoder, not only the checksum check.
-fn fix_crc(d: &mut Vec<u8>) {
+fn fix_crc(d: &mut [u8]) {
     if d.len() >= 9 {
         let n = d.len();
         let crc = crc32c::crc32c(&d[5..n - 4]);
