@@ -226,6 +226,20 @@ impl<'a> BitReader<'a> {
         value
     }
 
+    /// Refills the register and returns it with its number of valid bits (at least 57 unless
+    /// the stream ends first), for decoders that look at several fields at once.
+    #[inline]
+    pub(crate) fn peek_register(&mut self) -> (u64, u32) {
+        self.refill();
+        (self.buffer, self.valid)
+    }
+
+    /// Consumes `n` bits that [`BitReader::peek_register`] showed to be valid (1 ≤ n ≤ valid).
+    #[inline]
+    pub(crate) fn skip(&mut self, n: u32) {
+        self.consume(n);
+    }
+
     /// Reads one bit.
     #[inline]
     pub fn read_bit(&mut self) -> Result<bool, ChunkError> {

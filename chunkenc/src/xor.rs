@@ -39,6 +39,18 @@ pub(crate) fn bit_range(x: i64, nbits: u8) -> bool {
     -(half - 1) <= x && x <= half
 }
 
+/// Writes `head` (`head_len` ≥ 1 bits) then `body`, in one word write when they fit 64 bits.
+#[inline]
+pub(crate) fn write_pair(w: &mut BitWriter, head: u64, head_len: u8, body: u64, body_len: u8) {
+    if head_len + body_len <= 64 {
+        // `head_len` ≥ 1, so `body_len` < 64 and the shift is in range.
+        w.write_bits((head << body_len) | body, head_len + body_len);
+    } else {
+        w.write_bits(head, head_len);
+        w.write_bits(body, body_len);
+    }
+}
+
 /// Reads the sample count of a chunk's two-byte header.
 #[inline]
 fn header_count(bytes: &[u8]) -> Result<u16, ChunkError> {
@@ -248,7 +260,8 @@ impl XorAppender {
         if self.leading != NO_WINDOW && leading >= self.leading && trailing >= self.trailing {
             // Control `10`, then the bits inside the current window.
             let sig = 64 - self.leading - self.trailing;
-            self.write_pair(
+            write_pair(
+                &mut self.stream,
                 (prefix << 2) | 0b10,
                 prefix_len + 2,
                 delta >> self.trailing,
@@ -262,20 +275,13 @@ impl XorAppender {
         // Control `11`, 5 bits of leading zeros, 6 bits of significant-bit count (64 wraps to
         // 0), then the significant bits.
         let head = (prefix << 13) | (0b11 << 11) | ((leading as u64) << 6) | (sig as u64 & 0x3f);
-        self.write_pair(head, prefix_len + 13, delta >> trailing, sig);
-    }
-
-    /// Writes `head` then `body`, in one word write when they fit 64 bits.
-    #[inline]
-    fn write_pair(&mut self, head: u64, head_len: u8, body: u64, body_len: u8) {
-        if head_len + body_len <= 64 {
-            // `head_len` ≥ 1 here, so `body_len` < 64 and the shift is in range.
-            self.stream
-                .write_bits((head << body_len) | body, head_len + body_len);
-        } else {
-            self.stream.write_bits(head, head_len);
-            self.stream.write_bits(body, body_len);
-        }
+        write_pair(
+            &mut self.stream,
+            head,
+            prefix_len + 13,
+            delta >> trailing,
+            sig,
+        );
     }
 
     /// Number of samples appended so far (including those of a resumed chunk).
@@ -393,6 +399,24 @@ impl<'a> XorIterator<'a> {
                 self.read_value()
             }
             _ => {
+                // Fast paths for the common cases, decoded straight from the register: same
+                // delta and same value (`0` `0`), or same delta and a value inside the current
+                // window (`0` `10` bits).
+                let (buf, valid) = self.reader.peek_register();
+                if valid >= 2 && buf >> 62 == 0 {
+                    self.reader.skip(2);
+                    self.t = self.t.wrapping_add(self.t_delta as i64);
+                    return Ok(());
+                }
+                let sig = 64 - (self.leading + self.trailing) as u32;
+                if buf >> 61 == 0b010 && valid >= 3 + sig {
+                    // `valid` < 64, so 1 ≤ sig ≤ 60 here.
+                    let bits = (buf << 3) >> (64 - sig);
+                    self.reader.skip(3 + sig);
+                    self.t = self.t.wrapping_add(self.t_delta as i64);
+                    self.v ^= bits << self.trailing;
+                    return Ok(());
+                }
                 let dod = match self.reader.read_unary_ones(4)? {
                     0 => 0,
                     1 => signed_payload(self.reader.read_bits(14)?, 14),

@@ -25,7 +25,7 @@
 
 use crate::bstream::{write_uvarint, write_varint, BitReader, BitWriter};
 use crate::error::ChunkError;
-use crate::xor::{bit_range, NO_WINDOW};
+use crate::xor::{bit_range, write_pair, NO_WINDOW};
 
 /// Size of the header of an XOR2 chunk: sample count and ST header byte.
 pub const XOR2_HEADER_SIZE: usize = 3;
@@ -196,9 +196,18 @@ impl Default for Xor2Appender {
 impl Xor2Appender {
     /// An appender on a new, empty chunk.
     pub fn new() -> Self {
-        Xor2Chunk::new()
-            .appender()
-            .expect("an empty chunk always yields an appender")
+        Xor2Appender {
+            stream: Xor2Chunk::new().stream,
+            num: 0,
+            st: 0,
+            t: i64::MIN,
+            v: 0,
+            t_delta: 0,
+            st_diff: 0,
+            leading: NO_WINDOW,
+            trailing: 0,
+            first_st_change_on: 0,
+        }
     }
 
     /// Appends one sample with start timestamp `st` (0 means "no start timestamp"). The only
@@ -219,7 +228,7 @@ impl Xor2Appender {
             1 => {
                 t_delta = t.wrapping_sub(self.t) as u64;
                 write_uvarint(&mut self.stream, t_delta);
-                self.write_value(vbits);
+                self.write_value(0, 0, vbits);
                 if st != self.st {
                     st_diff = self.t.wrapping_sub(st);
                     self.first_st_change_on = 1;
@@ -260,71 +269,85 @@ impl Xor2Appender {
     /// Writes the joint control code of a sample n ≥ 2 and its value.
     #[inline]
     fn write_joint(&mut self, dod: i64, vbits: u64) {
-        let w = &mut self.stream;
         if dod == 0 {
             if vbits == STALE_NAN_BITS {
-                w.write_bits(0b11111, 5);
+                self.stream.write_bits(0b11111, 5);
                 return;
             }
             let delta = vbits ^ self.v;
             if delta == 0 {
-                w.write_bit(false);
+                self.stream.write_bit(false);
                 return;
             }
-            w.write_bits(0b10, 2);
-            self.write_window(delta, (0, 1), (1, 1));
+            // `10`, then `varbit_xor2_nn`: `0` reuse the window, `1` new window.
+            self.write_window(0b10, 2, delta, (0, 1), (1, 1));
             return;
         }
         if (-(1 << 12)..(1 << 12)).contains(&dod) {
-            w.write_bits((0b110 << 13) | (dod as u64 & 0x1fff), 16);
+            self.write_value((0b110 << 13) | (dod as u64 & 0x1fff), 16, vbits);
         } else if (-(1 << 19)..(1 << 19)).contains(&dod) {
-            w.write_bits((0b1110 << 20) | (dod as u64 & 0xfffff), 24);
+            self.write_value((0b1110 << 20) | (dod as u64 & 0xfffff), 24, vbits);
         } else {
-            w.write_bits(0b11110, 5);
-            w.write_bits(dod as u64, 64);
+            self.stream.write_bits(0b11110, 5);
+            self.stream.write_bits(dod as u64, 64);
+            self.write_value(0, 0, vbits);
         }
-        self.write_value(vbits);
     }
 
-    /// Writes a value as `varbit_xor2`.
+    /// Writes the `prefix_len` bits of `prefix`, then a value as `varbit_xor2`.
     #[inline]
-    fn write_value(&mut self, vbits: u64) {
+    fn write_value(&mut self, prefix: u64, prefix_len: u8, vbits: u64) {
         if vbits == STALE_NAN_BITS {
-            self.stream.write_bits(0b111, 3);
+            self.stream
+                .write_bits((prefix << 3) | 0b111, prefix_len + 3);
             return;
         }
         let delta = vbits ^ self.v;
         if delta == 0 {
-            self.stream.write_bit(false);
+            self.stream.write_bits(prefix << 1, prefix_len + 1);
             return;
         }
-        self.write_window(delta, (0b10, 2), (0b110, 3));
+        self.write_window(prefix, prefix_len, delta, (0b10, 2), (0b110, 3));
     }
 
-    /// Writes a non-zero XOR `delta`: control `reuse` (`reuse_bits` wide) and the bits inside
-    /// the current window if they fit it, else control `new` (`new_bits` wide) and a new window.
+    /// Writes `prefix`, then a non-zero XOR `delta`: control `reuse` and the bits inside the
+    /// current window if they fit it, else control `new` and a new window (5 bits of leading
+    /// zeros, 6 bits of significant-bit count, the bits).
     #[inline]
     fn write_window(
         &mut self,
+        prefix: u64,
+        prefix_len: u8,
         delta: u64,
-        (reuse, reuse_bits): (u64, u8),
-        (new, new_bits): (u64, u8),
+        (reuse, reuse_len): (u64, u8),
+        (new, new_len): (u64, u8),
     ) {
         let leading = (delta.leading_zeros() as u8).min(31);
         let trailing = delta.trailing_zeros() as u8;
-        let w = &mut self.stream;
         if self.leading != NO_WINDOW && leading >= self.leading && trailing >= self.trailing {
             let sig = 64 - self.leading - self.trailing;
-            w.write_bits(reuse, reuse_bits);
-            w.write_bits(delta >> self.trailing, sig);
+            let head = (prefix << reuse_len) | reuse;
+            write_pair(
+                &mut self.stream,
+                head,
+                prefix_len + reuse_len,
+                delta >> self.trailing,
+                sig,
+            );
             return;
         }
         self.leading = leading;
         self.trailing = trailing;
         let sig = 64 - leading - trailing;
-        w.write_bits(new, new_bits);
-        w.write_bits(((leading as u64) << 6) | (sig as u64 & 0x3f), 11);
-        w.write_bits(delta >> trailing, sig);
+        let head =
+            (((prefix << new_len) | new) << 11) | ((leading as u64) << 6) | (sig as u64 & 0x3f);
+        write_pair(
+            &mut self.stream,
+            head,
+            prefix_len + new_len + 11,
+            delta >> trailing,
+            sig,
+        );
     }
 
     /// Number of samples appended so far.
