@@ -17,6 +17,11 @@ pub struct WalOptions {
     pub segment_size: usize,
     /// Record compression.
     pub compression: Compression,
+    /// Whether [`WalWriter::commit`] fsyncs (the default: an acknowledged commit survives a
+    /// crash of the machine). Prometheus itself does not fsync per commit (only on segment
+    /// rotation and close), so a commit survives a process crash but not a power loss;
+    /// `false` gives that behaviour.
+    pub sync_on_commit: bool,
 }
 
 impl Default for WalOptions {
@@ -24,6 +29,7 @@ impl Default for WalOptions {
         WalOptions {
             segment_size: DEFAULT_SEGMENT_SIZE,
             compression: Compression::Snappy,
+            sync_on_commit: true,
         }
     }
 }
@@ -111,10 +117,14 @@ impl WalWriter {
         Ok(())
     }
 
-    /// Appends records and fsyncs: when this returns `Ok`, they survive a crash.
+    /// Appends records and (with [`WalOptions::sync_on_commit`], the default) fsyncs: when
+    /// this returns `Ok`, they survive a crash.
     pub fn commit(&mut self, records: &[&[u8]]) -> Result<()> {
         self.log(records)?;
-        self.sync()
+        if self.opts.sync_on_commit {
+            self.sync()?;
+        }
+        Ok(())
     }
 
     /// Makes every logged record durable.
