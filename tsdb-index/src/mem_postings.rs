@@ -110,16 +110,16 @@ impl IndexReader for MemPostings {
         let Some(m) = self.m.get(name) else {
             return Ok(postings::empty());
         };
-        let mut its: Vec<BoxPostings<'a>> = Vec::with_capacity(values.len());
+        let mut its: Vec<ListPostings<'a>> = Vec::with_capacity(values.len());
         let mut seen: HashSet<&str> = HashSet::with_capacity(values.len());
         for v in values {
             if let Some(l) = m.get(*v) {
                 if seen.insert(v) {
-                    its.push(Box::new(ListPostings::new(l)));
+                    its.push(ListPostings::new(l));
                 }
             }
         }
-        Ok(postings::merge(its))
+        Ok(postings::merge_lists(its))
     }
 
     fn postings_for_label_matching<'a>(
@@ -130,12 +130,12 @@ impl IndexReader for MemPostings {
         let Some(m) = self.m.get(name) else {
             return Ok(postings::empty());
         };
-        let its: Vec<BoxPostings<'a>> = m
+        let its: Vec<ListPostings<'a>> = m
             .iter()
             .filter(|(v, _)| accept(v))
-            .map(|(_, l)| Box::new(ListPostings::new(l)) as BoxPostings<'a>)
+            .map(|(_, l)| ListPostings::new(l))
             .collect();
-        Ok(postings::merge(its))
+        Ok(postings::merge_lists(its))
     }
 
     fn postings_for_all_label_values<'a>(

@@ -487,8 +487,11 @@ impl Postings for Intersect<'_> {
 }
 
 /// The union of several cursors, merged through a min-heap.
-pub struct Merge<'a> {
-    its: Vec<BoxPostings<'a>>,
+///
+/// Generic over the cursor type so that merging many lists of one concrete type (the common
+/// case: every value of a label) avoids a dynamic call per element.
+pub struct Merge<P> {
+    its: Vec<P>,
     /// (current reference, cursor index) for every live cursor.
     heap: BinaryHeap<Reverse<(SeriesRef, usize)>>,
     cur: SeriesRef,
@@ -501,11 +504,19 @@ pub struct Merge<'a> {
 
 /// Merges `its` lazily into their union. No inputs give the empty list; one input is returned
 /// as is.
-pub fn merge<'a>(mut its: Vec<BoxPostings<'a>>) -> BoxPostings<'a> {
+pub fn merge<'a>(its: Vec<BoxPostings<'a>>) -> BoxPostings<'a> {
+    merge_lists(its)
+}
+
+/// Like [`merge`], over cursors of one concrete type.
+pub fn merge_lists<'a, P: Postings + Send + 'a>(mut its: Vec<P>) -> BoxPostings<'a> {
     its.retain(|p| !(p.is_known_empty() && p.err().is_none()));
     match its.len() {
         0 => empty(),
-        1 => its.pop().unwrap_or_else(empty),
+        1 => match its.pop() {
+            Some(p) => Box::new(p),
+            None => empty(),
+        },
         n => Box::new(Merge {
             its,
             heap: BinaryHeap::with_capacity(n),
@@ -518,7 +529,7 @@ pub fn merge<'a>(mut its: Vec<BoxPostings<'a>>) -> BoxPostings<'a> {
     }
 }
 
-impl Merge<'_> {
+impl<P: Postings> Merge<P> {
     fn note_failure(&mut self, i: usize) {
         if self.failed.is_none() && self.its[i].err().is_some() {
             self.failed = Some(i);
@@ -544,7 +555,7 @@ impl Merge<'_> {
     }
 }
 
-impl Postings for Merge<'_> {
+impl<P: Postings> Postings for Merge<P> {
     fn next(&mut self) -> bool {
         if self.done {
             return false;
@@ -777,6 +788,8 @@ mod tests {
             let model: BTreeSet<u64> = sets.iter().flatten().copied().collect();
             check_against(merge(sets.iter().map(boxed).collect()), &model, &seeks);
             check_against(merge(sets.iter().map(boxed).collect()), &model, &[]);
+            let typed = sets.iter().map(|s| VecPostings::new(s.iter().copied().collect())).collect();
+            check_against(merge_lists(typed), &model, &seeks);
         }
 
         #[test]

@@ -418,13 +418,13 @@ impl Reader {
         let mut vals: Vec<&str> = values.iter().map(|v| v.as_ref()).collect();
         vals.sort_unstable();
         vals.dedup();
-        let mut its: Vec<BoxPostings<'_>> = Vec::with_capacity(vals.len());
+        let mut its: Vec<BigEndianPostings<'_>> = Vec::with_capacity(vals.len());
         for v in vals {
             if let Some(off) = self.find_postings_offset(name, v)? {
-                its.push(Box::new(self.postings_at(off)?));
+                its.push(self.postings_at(off)?);
             }
         }
-        Ok(postings::merge(its))
+        Ok(postings::merge_lists(its))
     }
 
     /// The postings of every series, in series order (the `("", "")` list).
@@ -439,14 +439,14 @@ impl Reader {
         name: &str,
         accept: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<BoxPostings<'_>, IndexError> {
-        let mut its: Vec<BoxPostings<'_>> = Vec::new();
+        let mut its: Vec<BigEndianPostings<'_>> = Vec::new();
         match &self.postings {
             PostingsIndex::Sampled(m) => {
                 if let Some(e) = m.get(name) {
                     let mut w = self.walk(e.samples[0], e.count);
                     while let Some((v, off)) = w.next_entry().map_err(|e| self.table_err(e))? {
                         if accept.is_none_or(|f| f(v)) {
-                            its.push(Box::new(self.postings_at(off)?));
+                            its.push(self.postings_at(off)?);
                         }
                     }
                 }
@@ -455,13 +455,13 @@ impl Reader {
                 if let Some(vals) = m.get(name) {
                     for (v, off) in vals {
                         if accept.is_none_or(|f| f(v)) {
-                            its.push(Box::new(self.postings_at(*off)?));
+                            its.push(self.postings_at(*off)?);
                         }
                     }
                 }
             }
         }
-        Ok(postings::merge(its))
+        Ok(postings::merge_lists(its))
     }
 
     /// Returns `p` in series order. Series IDs are assigned in label order, so this is `p`.
