@@ -4,8 +4,14 @@
 //! `cargo bench -p tsdb-benches --bench chunkenc_histogram` runs them. Criterion reports time
 //! per iteration and, since each iteration handles `SAMPLES` samples, the sample throughput;
 //! ns/sample = 1e9 / (elements per second).
+//!
+//! Side by side with Prometheus' Go code: `CHUNKENC_HISTOGRAM_PEER=1 cargo bench -p tsdb-benches
+//! --bench chunkenc_histogram` instead measures the way `benches/go-peer-histogram` does (best of
+//! 7 wall-clock runs over the same 12,000 samples) and prints the same JSON lines, with an
+//! FNV-1a checksum of the encoded chunks that must equal the Go side's (same data, same bytes).
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use chunkenc::{
     FloatHistogram, FloatHistogramAppender, FloatHistogramIterator, Histogram, HistogramAppender,
@@ -118,7 +124,82 @@ fn encode_float(samples: &[(i64, FloatHistogram)]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+fn fnv1a(chunks: &[Vec<u8>]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for b in chunks.iter().flatten() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn best_ns_per_sample(mut f: impl FnMut()) -> f64 {
+    let mut best = Duration::MAX;
+    for _ in 0..7 {
+        let start = Instant::now();
+        f();
+        best = best.min(start.elapsed());
+    }
+    best.as_nanos() as f64 / SAMPLES as f64
+}
+
+/// The go-peer-histogram measurements, as JSON lines.
+fn peer() {
+    let ints = int_samples();
+    let floats = float_samples();
+    let int_chunks = encode_int(&ints);
+    let float_chunks = encode_float(&floats);
+    let emit = |name: &str, ns: f64, chunks: &[Vec<u8>]| {
+        let n: usize = chunks.iter().map(Vec::len).sum();
+        println!(
+            "{{\"bench\":\"{name}\",\"bytes_per_sample\":{},\"checksum\":\"{:016x}\",\"ns_per_sample\":{ns:.2}}}",
+            n as f64 / SAMPLES as f64,
+            fnv1a(chunks)
+        );
+    };
+    emit(
+        "encode_int",
+        best_ns_per_sample(|| drop(black_box(encode_int(&ints)))),
+        &int_chunks,
+    );
+    emit(
+        "encode_float",
+        best_ns_per_sample(|| drop(black_box(encode_float(&floats)))),
+        &float_chunks,
+    );
+    let mut sink = 0.0f64;
+    emit(
+        "decode_int",
+        best_ns_per_sample(|| {
+            for chunk in &int_chunks {
+                let mut it = HistogramIterator::new(chunk).unwrap();
+                while it.next().unwrap() {
+                    sink += it.at_histogram().1.count as f64;
+                }
+            }
+        }),
+        &int_chunks,
+    );
+    emit(
+        "decode_float",
+        best_ns_per_sample(|| {
+            for chunk in &float_chunks {
+                let mut it = FloatHistogramIterator::new(chunk).unwrap();
+                while it.next().unwrap() {
+                    sink += it.at_float_histogram().1.count;
+                }
+            }
+        }),
+        &float_chunks,
+    );
+    black_box(sink);
+}
+
 fn benches(c: &mut Criterion) {
+    if std::env::var_os("CHUNKENC_HISTOGRAM_PEER").is_some() {
+        peer();
+        return;
+    }
     let ints = int_samples();
     let floats = float_samples();
     let int_chunks = encode_int(&ints);
