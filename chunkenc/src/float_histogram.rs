@@ -636,10 +636,9 @@ impl FloatHistogramAppender {
         p_spans: &[Span],
         n_spans: &[Span],
     ) -> Result<(), ChunkError> {
-        let old = std::mem::take(&mut self.w);
-        let header = CounterResetHeader::from_flags(old.bytes()[FLAGS_POS]);
+        // Decode from our own bytes (left intact if that fails) into a fresh appender.
         let mut fresh = FloatHistogramAppender::new();
-        let mut it = FloatHistogramIterator::new(old.bytes())?;
+        let mut it = FloatHistogramIterator::new(self.w.bytes())?;
         let mut scratch = FloatHistogram::default();
         while it.next()? {
             let (t, h) = it.at_float_histogram();
@@ -666,7 +665,7 @@ impl FloatHistogramAppender {
             }
             fresh.append_raw(t, &scratch);
         }
-        fresh.set_counter_reset_header(header);
+        fresh.set_counter_reset_header(self.counter_reset_header());
         *self = fresh;
         Ok(())
     }

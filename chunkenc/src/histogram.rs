@@ -743,10 +743,9 @@ impl HistogramAppender {
         p_spans: &[Span],
         n_spans: &[Span],
     ) -> Result<(), ChunkError> {
-        let old = std::mem::take(&mut self.w);
-        let header = CounterResetHeader::from_flags(old.bytes()[FLAGS_POS]);
+        // Decode from our own bytes (left intact if that fails) into a fresh appender.
         let mut fresh = HistogramAppender::new();
-        let mut it = HistogramIterator::new(old.bytes())?;
+        let mut it = HistogramIterator::new(self.w.bytes())?;
         let mut scratch = Histogram::default();
         while it.next()? {
             let (t, h) = it.at_histogram();
@@ -773,7 +772,7 @@ impl HistogramAppender {
             }
             fresh.append_raw(t, &scratch);
         }
-        fresh.set_counter_reset_header(header);
+        fresh.set_counter_reset_header(self.counter_reset_header());
         *self = fresh;
         Ok(())
     }
