@@ -38,6 +38,9 @@ mod node;
 mod string_matcher;
 mod syntax;
 
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
+
 use memchr::memmem::Finder;
 use regex_automata::meta::{self, Regex};
 use regex_automata::nfa::thompson::WhichCaptures;
@@ -174,7 +177,17 @@ impl FastRegexMatcher {
     /// Prometheus' `optimizeAlternatingLiterals`: `lit1|lit2|...` made only of characters
     /// that are not regex syntax needs no parsing at all.
     fn from_alternating_literals(pattern: &str) -> Option<Self> {
-        const META: &[u8] = b"\\.+*?()|[]{}^$";
+        // Bytes that are regex syntax (what Go's `regexp.QuoteMeta` escapes).
+        const META: [bool; 256] = {
+            let mut t = [false; 256];
+            let syntax = b"\\.+*?()|[]{}^$";
+            let mut i = 0;
+            while i < syntax.len() {
+                t[syntax[i] as usize] = true;
+                i += 1;
+            }
+            t
+        };
         if pattern.is_empty() {
             return Some(FastRegexMatcher {
                 pattern: String::new(),
@@ -184,11 +197,13 @@ impl FastRegexMatcher {
             });
         }
         let mut values: Vec<String> = Vec::new();
+        let mut seen: HashSet<&str, BuildHasherDefault<string_matcher::FastHasher>> =
+            HashSet::default();
         for part in pattern.split('|') {
-            if part.bytes().any(|b| b != b'|' && META.contains(&b)) {
+            if part.bytes().any(|b| META[b as usize]) {
                 return None;
             }
-            if !values.iter().any(|v| v == part) {
+            if seen.insert(part) {
                 values.push(part.to_string());
             }
         }
@@ -213,7 +228,7 @@ impl FastRegexMatcher {
     #[inline]
     pub fn matches(&self, value: &str) -> bool {
         match &self.plan {
-            Plan::Equal(s) => **s == *value,
+            Plan::Equal(s) => string_matcher::bytes_eq(s.as_bytes(), value.as_bytes()),
             Plan::Str(m) => m.matches(value),
             Plan::Filtered(f) => f.matches(value),
         }
@@ -314,7 +329,9 @@ impl Filtered {
         let mut end = s.len();
         if let Some(p) = &self.prefix {
             match p.fold {
-                false if s.starts_with(&*p.text) => start = p.text.len(),
+                false if string_matcher::starts_with(s.as_bytes(), p.text.as_bytes()) => {
+                    start = p.text.len()
+                }
                 true => match fold::prefix_len(s, &p.text) {
                     Some(n) => start = n,
                     None => return false,
@@ -323,7 +340,7 @@ impl Filtered {
             }
         }
         if let Some(suffix) = &self.suffix {
-            if !s.ends_with(&**suffix) {
+            if !string_matcher::ends_with(s.as_bytes(), suffix.as_bytes()) {
                 return false;
             }
             end = s.len() - suffix.len();
@@ -335,7 +352,7 @@ impl Filtered {
         if !self.contains.is_empty() {
             let mut hay = &s.as_bytes()[start..end];
             for finder in &self.contains {
-                match finder.find(hay) {
+                match string_matcher::find(finder, hay) {
                     Some(at) => hay = &hay[at + finder.needle().len()..],
                     None => return false,
                 }

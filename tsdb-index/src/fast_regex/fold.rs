@@ -20,11 +20,19 @@ pub(crate) fn ascii_fold_of(c: char) -> Option<u8> {
 /// If `s` starts with text equal to `lit` under case folding, the byte length of that text.
 #[inline]
 pub(crate) fn prefix_len(s: &str, lit: &str) -> Option<usize> {
-    let (sb, lb) = (s.as_bytes(), lit.as_bytes());
-    if sb.len() >= lb.len() && sb[..lb.len()].eq_ignore_ascii_case(lb) {
-        return Some(lb.len());
+    let sb = s.as_bytes();
+    for (i, &l) in lit.as_bytes().iter().enumerate() {
+        match sb.get(i) {
+            // Fewer bytes means fewer characters: no match.
+            None => return None,
+            Some(b) if b.eq_ignore_ascii_case(&l) => {}
+            // Everything before was ASCII, so an ASCII byte here is a character that differs.
+            Some(b) if b.is_ascii() => return None,
+            // A non-ASCII character: KELVIN SIGN or long s may stand for `k` or `s`.
+            Some(_) => return prefix_len_slow(s, lit),
+        }
     }
-    prefix_len_slow(s, lit)
+    Some(lit.len())
 }
 
 #[cold]
@@ -52,11 +60,16 @@ fn prefix_len_slow(s: &str, lit: &str) -> Option<usize> {
 /// If `s` ends with text equal to `lit` under case folding, the byte length of that text.
 #[inline]
 pub(crate) fn suffix_len(s: &str, lit: &str) -> Option<usize> {
-    let (sb, lb) = (s.as_bytes(), lit.as_bytes());
-    if sb.len() >= lb.len() && sb[sb.len() - lb.len()..].eq_ignore_ascii_case(lb) {
-        return Some(lb.len());
+    let sb = s.as_bytes();
+    for (i, &l) in lit.as_bytes().iter().rev().enumerate() {
+        match sb.len().checked_sub(i + 1).map(|j| sb[j]) {
+            None => return None,
+            Some(b) if b.eq_ignore_ascii_case(&l) => {}
+            Some(b) if b.is_ascii() => return None,
+            Some(_) => return suffix_len_slow(s, lit),
+        }
     }
-    suffix_len_slow(s, lit)
+    Some(lit.len())
 }
 
 #[cold]
@@ -87,13 +100,9 @@ fn suffix_len_slow(s: &str, lit: &str) -> Option<usize> {
 /// Whether `s` equals `lit` under case folding.
 #[inline]
 pub(crate) fn equal(s: &str, lit: &str) -> bool {
-    // A non-ASCII character is longer in bytes than the ASCII letter it folds to, so a value
-    // of the same byte length can only match with ASCII case folding, and a shorter one never.
-    match s.len().cmp(&lit.len()) {
-        std::cmp::Ordering::Equal => s.as_bytes().eq_ignore_ascii_case(lit.as_bytes()),
-        std::cmp::Ordering::Less => false,
-        std::cmp::Ordering::Greater => prefix_len_slow(s, lit) == Some(s.len()),
-    }
+    // A non-ASCII character is longer in bytes than the ASCII letter it folds to (3 bytes at
+    // most), so a shorter value never matches and a much longer one neither.
+    s.len() >= lit.len() && s.len() <= 3 * lit.len() && prefix_len(s, lit) == Some(s.len())
 }
 
 /// Writes the folded form of `s` into `out`: ASCII lower case, KELVIN SIGN and long s as

@@ -15,6 +15,44 @@ use super::fold;
 /// rather than compared one by one (Prometheus measured the same crossover, 16).
 pub(crate) const MAP_THRESHOLD: usize = 16;
 
+/// Byte equality that avoids a `memcmp` call for the short strings label values mostly are.
+#[inline]
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() <= 16 {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    } else {
+        a == b
+    }
+}
+
+/// Whether `s` starts with `p` (see [`bytes_eq`]).
+#[inline]
+pub(crate) fn starts_with(s: &[u8], p: &[u8]) -> bool {
+    s.len() >= p.len() && bytes_eq(&s[..p.len()], p)
+}
+
+/// Whether `s` ends with `p` (see [`bytes_eq`]).
+#[inline]
+pub(crate) fn ends_with(s: &[u8], p: &[u8]) -> bool {
+    s.len() >= p.len() && bytes_eq(&s[s.len() - p.len()..], p)
+}
+
+/// Position of `finder`'s needle in `hay`. Short haystacks (most label values) are scanned
+/// directly: a plain loop beats setting up a vectorised search for a few dozen bytes.
+#[inline]
+pub(crate) fn find(finder: &Finder<'_>, hay: &[u8]) -> Option<usize> {
+    let needle = finder.needle();
+    if hay.len() >= 64 || needle.is_empty() {
+        return finder.find(hay);
+    }
+    let first = needle[0];
+    let last_start = hay.len().checked_sub(needle.len())?;
+    (0..=last_start).find(|&i| hay[i] == first && bytes_eq(&hay[i..i + needle.len()], needle))
+}
+
 /// A literal with its case sensitivity; when `fold` is set the text is ASCII.
 #[derive(Debug, Clone)]
 pub(crate) struct Literal {
@@ -36,7 +74,7 @@ impl Literal {
         if self.fold {
             fold::prefix_len(s, &self.text)
         } else {
-            s.starts_with(&*self.text).then_some(self.text.len())
+            starts_with(s.as_bytes(), self.text.as_bytes()).then_some(self.text.len())
         }
     }
 
@@ -46,7 +84,7 @@ impl Literal {
         if self.fold {
             fold::suffix_len(s, &self.text)
         } else {
-            s.ends_with(&*self.text).then_some(self.text.len())
+            ends_with(s.as_bytes(), self.text.as_bytes()).then_some(self.text.len())
         }
     }
 
@@ -101,8 +139,26 @@ pub(crate) enum StringMatcher {
 }
 
 impl StringMatcher {
-    /// Whether `s` matches.
+    /// Whether `s` matches. The trivial shapes are decided inline; the others call out, so
+    /// that the common cases do not pay for a large function's prologue.
+    #[inline]
     pub(crate) fn matches(&self, s: &str) -> bool {
+        match self {
+            StringMatcher::Empty => s.is_empty(),
+            StringMatcher::True => true,
+            StringMatcher::AnyNonEmpty { match_nl: true } => !s.is_empty(),
+            StringMatcher::Equal(Literal { text, fold: false }) => {
+                bytes_eq(text.as_bytes(), s.as_bytes())
+            }
+            StringMatcher::Equal(Literal { text, fold: true }) => fold::equal(s, text),
+            StringMatcher::MultiSlice(m) => m.matches(s),
+            StringMatcher::MultiMap(m) => m.matches(s),
+            other => other.matches_slow(s),
+        }
+    }
+
+    #[inline(never)]
+    fn matches_slow(&self, s: &str) -> bool {
         match self {
             StringMatcher::Empty => s.is_empty(),
             StringMatcher::True => true,
@@ -168,7 +224,7 @@ fn contains_matches(
         match (left, right) {
             (Some(l), Some(r)) => {
                 let mut from = 0;
-                while let Some(at) = finder.find(&hay[from..]) {
+                while let Some(at) = find(finder, &hay[from..]) {
                     let pos = from + at;
                     // A valid UTF-8 needle found in valid UTF-8 starts and ends on character
                     // boundaries, so these slices are valid.
@@ -217,7 +273,11 @@ impl MultiSlice {
         if self.fold {
             return self.values.iter().any(|v| fold::equal(s, v));
         }
-        self.lengths & length_mask(s.len()) != 0 && self.values.iter().any(|v| **v == *s)
+        self.lengths & length_mask(s.len()) != 0
+            && self
+                .values
+                .iter()
+                .any(|v| bytes_eq(v.as_bytes(), s.as_bytes()))
     }
 }
 
