@@ -7,6 +7,7 @@ pub mod histogram_chunk;
 pub mod index_reader;
 pub mod openmetrics;
 pub mod promql_parser;
+pub mod regex_matcher;
 pub mod tombstones;
 pub mod wal_records;
 pub mod wal_segment;
