@@ -116,8 +116,18 @@ fn block_dirs(dir: &Path) -> Vec<PathBuf> {
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("meta.json").is_file())
         .collect();
-    // Blocks are written in time order, so their ULIDs sort in time order.
-    v.sort();
+    // Order by min time (ULIDs made within one millisecond need not sort in creation order).
+    v.sort_by_key(|p| {
+        let meta = std::fs::read_to_string(p.join("meta.json")).unwrap();
+        let at = meta.find("\"minTime\": ").unwrap() + 11;
+        meta[at..]
+            .split(',')
+            .next()
+            .unwrap()
+            .trim()
+            .parse::<i64>()
+            .unwrap()
+    });
     v
 }
 

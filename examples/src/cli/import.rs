@@ -20,7 +20,7 @@ use chunkenc::XorAppender;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tsdb_core::block::reader::Block;
 use tsdb_core::block::writer::{BlockWriter, ChunkData};
-use tsdb_core::block::Tombstones;
+use tsdb_core::block::{BlockMeta, Tombstones};
 use tsdb_index::Labels;
 
 use super::list;
@@ -250,6 +250,7 @@ pub fn run(
     let mint = duration * (mint / duration);
     let mut metas = Vec::new();
     let mut wrote_header = false;
+    let mut ulids = ulid::Generator::new();
     let mut next_sample_ts = i64::MAX;
     let mut t = mint;
     while t <= maxt {
@@ -309,7 +310,11 @@ pub fn run(
                 s.cut();
             }
             series.sort_by(|a, b| a.labels.cmp(&b.labels));
-            let mut w = BlockWriter::create(out_dir, bmin, bmax + 1)?;
+            // Monotonic ULIDs: blocks of one import sort in creation (= time) order even when
+            // made within one millisecond.
+            let id = ulids.generate().unwrap_or_else(|_| ulid::Ulid::new());
+            let mut w =
+                BlockWriter::create_with_meta(out_dir, BlockMeta::new_level1(id, bmin, bmax + 1))?;
             let mut symbols = BTreeSet::new();
             for s in &series {
                 for l in s.labels.iter() {
