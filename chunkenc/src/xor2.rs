@@ -530,36 +530,26 @@ impl<'a> Xor2Iterator<'a> {
                 self.t = self.t.wrapping_add(self.t_delta as i64);
                 self.read_value()?;
             }
-            _ => match self.reader.read_unary_ones(5)? {
-                0 => {
+            _ => {
+                // Fast paths from the register: `0` (same delta, same value) and `10` `0`
+                // (same delta, value inside the current window).
+                let (buf, valid) = self.reader.peek_register();
+                let sig = 64 - (self.leading + self.trailing) as u32;
+                if valid >= 1 && buf >> 63 == 0 {
+                    self.reader.skip(1);
                     self.t = self.t.wrapping_add(self.t_delta as i64);
                     self.v = self.baseline;
-                }
-                1 => {
+                } else if buf >> 61 == 0b100 && valid >= 3 + sig {
+                    // `valid` < 64, so 1 ≤ sig ≤ 60 here.
+                    let bits = (buf << 3) >> (64 - sig);
+                    self.reader.skip(3 + sig);
                     self.t = self.t.wrapping_add(self.t_delta as i64);
-                    if self.reader.read_bit()? {
-                        self.read_new_window()?;
-                    } else {
-                        self.read_reused_window()?;
-                    }
+                    self.baseline ^= bits << self.trailing;
+                    self.v = self.baseline;
+                } else {
+                    self.decode_joint()?;
                 }
-                2 => {
-                    self.read_dod(13)?;
-                    self.read_value()?;
-                }
-                3 => {
-                    self.read_dod(20)?;
-                    self.read_value()?;
-                }
-                4 => {
-                    self.read_dod(64)?;
-                    self.read_value()?;
-                }
-                _ => {
-                    self.t = self.t.wrapping_add(self.t_delta as i64);
-                    self.v = STALE_NAN_BITS;
-                }
-            },
+            }
         }
         let first = self.first_st_change_on as u16;
         if first > 0 && self.read >= first {
@@ -570,6 +560,41 @@ impl<'a> Xor2Iterator<'a> {
                 self.st_diff = self.st_diff.wrapping_add(d);
             }
             self.st = prev_t.wrapping_sub(self.st_diff);
+        }
+        Ok(())
+    }
+
+    /// Decodes a joint control code and what follows it (samples n ≥ 2), the slow way.
+    fn decode_joint(&mut self) -> Result<(), ChunkError> {
+        match self.reader.read_unary_ones(5)? {
+            0 => {
+                self.t = self.t.wrapping_add(self.t_delta as i64);
+                self.v = self.baseline;
+            }
+            1 => {
+                self.t = self.t.wrapping_add(self.t_delta as i64);
+                if self.reader.read_bit()? {
+                    self.read_new_window()?;
+                } else {
+                    self.read_reused_window()?;
+                }
+            }
+            2 => {
+                self.read_dod(13)?;
+                self.read_value()?;
+            }
+            3 => {
+                self.read_dod(20)?;
+                self.read_value()?;
+            }
+            4 => {
+                self.read_dod(64)?;
+                self.read_value()?;
+            }
+            _ => {
+                self.t = self.t.wrapping_add(self.t_delta as i64);
+                self.v = STALE_NAN_BITS;
+            }
         }
         Ok(())
     }
