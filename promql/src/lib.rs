@@ -9,3 +9,9 @@ pub mod lexer;
 pub mod parser;
 pub mod printer;
 pub mod types;
+
+pub mod engine;
+pub mod functions;
+pub mod promqltest;
+pub mod test_storage;
+pub mod value;

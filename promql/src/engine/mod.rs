@@ -1,0 +1,345 @@
+//! The PromQL engine: runs instant and range queries over any [`Queryable`].
+//!
+//! A query is prepared (durations, `@`, step invariants), then every selector's series are
+//! read from storage in one pass (I/O first, DESIGN rule 2), then the evaluator computes the
+//! result synchronously. Limits: a maximum number of samples in memory, a timeout and a
+//! cancellation flag. Annotations (warnings and infos) come back with the result.
+
+pub mod annotations;
+mod aggregate;
+mod binop;
+pub(crate) mod eval;
+mod info;
+mod labels;
+pub(crate) mod prepare;
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tsdb_core::storage::{Queryable, SelectHints, StorageError, ValueType as StorageValueType};
+
+use crate::ast::Expr;
+use crate::types::ValueType;
+use crate::value::{sort_matrix, Sample, Value};
+pub use annotations::{Annotation, AnnotationKind, Annotations};
+use eval::{Evaluator, FetchedSeries, Pt, SelectorData};
+
+/// Why a query failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    /// More samples than allowed were loaded into memory.
+    #[error("query processing would load too many samples into memory in query execution")]
+    TooManySamples,
+    /// The timeout elapsed.
+    #[error("query timed out in {0}")]
+    Timeout(String),
+    /// The query was cancelled.
+    #[error("query was canceled in {0}")]
+    Cancelled(String),
+    /// Reading from storage failed.
+    #[error("expanding series: {0}")]
+    Storage(String),
+    /// An evaluation error, with Prometheus' message.
+    #[error("{0}")]
+    Eval(String),
+    /// A feature this engine does not implement.
+    #[error("not supported by this engine: {0}")]
+    Unsupported(String),
+    /// The expression's type cannot be the result of this kind of query.
+    #[error("invalid expression type {0:?} for range query, must be Scalar or instant Vector")]
+    InvalidRangeType(String),
+}
+
+impl From<StorageError> for EngineError {
+    fn from(e: StorageError) -> Self {
+        EngineError::Storage(e.to_string())
+    }
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineOpts {
+    /// Maximum number of samples in memory at once.
+    pub max_samples: usize,
+    /// Maximum run time of a query.
+    pub timeout: Duration,
+    /// How far back an instant selector looks for a sample (ms).
+    pub lookback_delta_ms: i64,
+    /// Drop `__name__` only at the end of evaluation (Prometheus' delayed name removal).
+    pub delayed_name_removal: bool,
+    /// Step of subqueries written without one (ms).
+    pub no_step_subquery_interval_ms: i64,
+}
+
+impl Default for EngineOpts {
+    fn default() -> Self {
+        EngineOpts {
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            lookback_delta_ms: 5 * 60 * 1000,
+            delayed_name_removal: false,
+            no_step_subquery_interval_ms: 60_000,
+        }
+    }
+}
+
+/// Sample counts of one query.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueryStats {
+    /// Peak number of samples in memory.
+    pub peak_samples: i64,
+    /// Samples processed over the whole query.
+    pub total_samples: i64,
+    /// Series read from storage.
+    pub series_fetched: usize,
+}
+
+/// The outcome of a query.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    /// The value, or why there is none.
+    pub value: Result<Value, EngineError>,
+    /// Warnings and infos (also on error).
+    pub annotations: Annotations,
+    /// Sample statistics.
+    pub stats: QueryStats,
+}
+
+/// A PromQL engine.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    opts: EngineOpts,
+}
+
+impl Engine {
+    /// An engine with the given settings.
+    pub fn new(opts: EngineOpts) -> Self {
+        Engine { opts }
+    }
+
+    /// The settings.
+    pub fn opts(&self) -> &EngineOpts {
+        &self.opts
+    }
+
+    /// Evaluates `expr` at `ts` (ms).
+    pub fn instant_query(
+        &self,
+        q: &dyn Queryable,
+        expr: &Expr,
+        ts: i64,
+        cancel: Option<&AtomicBool>,
+    ) -> QueryResult {
+        self.exec(q, expr, ts, ts, 0, cancel)
+    }
+
+    /// Evaluates `expr` from `start` to `end` every `step` (all ms).
+    pub fn range_query(
+        &self,
+        q: &dyn Queryable,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+        cancel: Option<&AtomicBool>,
+    ) -> QueryResult {
+        let t = expr.value_type();
+        if t != ValueType::Vector && t != ValueType::Scalar {
+            return QueryResult {
+                value: Err(EngineError::InvalidRangeType(t.documented().to_string())),
+                annotations: Annotations::new(),
+                stats: QueryStats::default(),
+            };
+        }
+        self.exec(q, expr, start, end, step, cancel)
+    }
+
+    fn exec(
+        &self,
+        q: &dyn Queryable,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+        cancel: Option<&AtomicBool>,
+    ) -> QueryResult {
+        let mut stats = QueryStats::default();
+        let mut annos = Annotations::new();
+        let value = self.exec_inner(q, expr, start, end, step, cancel, &mut stats, &mut annos);
+        QueryResult {
+            value,
+            annotations: annos,
+            stats,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn exec_inner(
+        &self,
+        q: &dyn Queryable,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+        cancel: Option<&AtomicBool>,
+        stats: &mut QueryStats,
+        annos: &mut Annotations,
+    ) -> Result<Value, EngineError> {
+        let deadline = Instant::now() + self.opts.timeout;
+        let lookback = self.opts.lookback_delta_ms;
+        let mut prepared = prepare::preprocess(expr.clone(), start, end, step)?;
+        prepare::set_offset_for_at_modifier(start, &mut prepared);
+        let data = fetch(q, &prepared, start, end, lookback, stats)?;
+        let instant = start == end && step == 0;
+        let mut ev = Evaluator {
+            start,
+            end,
+            interval: if instant { 1 } else { step },
+            lookback,
+            max_samples: self.opts.max_samples as i64,
+            current_samples: 0,
+            peak_samples: 0,
+            total_samples: 0,
+            data: &data,
+            delayed_name_removal: self.opts.delayed_name_removal,
+            no_step_subquery_interval: self.opts.no_step_subquery_interval_ms,
+            annos: Annotations::new(),
+            deadline: Some(deadline),
+            cancel,
+        };
+        if let Expr::StringLiteral(s) = strip(&prepared) {
+            return Ok(Value::String {
+                t: start,
+                v: s.val.clone(),
+            });
+        }
+        let res = ev.eval(&prepared);
+        annos.merge(std::mem::take(&mut ev.annos));
+        stats.peak_samples = ev.peak_samples;
+        stats.total_samples = ev.total_samples;
+        let mut mat = res?;
+        if self.opts.delayed_name_removal {
+            mat = eval::cleanup_metric_labels(mat)?;
+        }
+        if instant {
+            match prepared.value_type() {
+                ValueType::Vector => {
+                    let v = mat
+                        .into_iter()
+                        .map(|s| {
+                            let (f, h) = match s.histograms.into_iter().next() {
+                                Some(p) => (0.0, Some(p.h)),
+                                None => (s.floats.first().map_or(0.0, |p| p.f), None),
+                            };
+                            Sample {
+                                metric: s.metric,
+                                t: start,
+                                f,
+                                h,
+                                drop_name: s.drop_name,
+                            }
+                        })
+                        .collect();
+                    Ok(Value::Vector(v))
+                }
+                ValueType::Scalar => Ok(Value::Scalar {
+                    t: start,
+                    v: mat
+                        .first()
+                        .and_then(|s| s.floats.first())
+                        .map_or(f64::NAN, |p| p.f),
+                }),
+                _ => {
+                    sort_matrix(&mut mat);
+                    Ok(Value::Matrix(mat))
+                }
+            }
+        } else {
+            sort_matrix(&mut mat);
+            Ok(Value::Matrix(mat))
+        }
+    }
+}
+
+fn strip(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => strip(&p.expr),
+        Expr::StepInvariant(s) => strip(&s.expr),
+        other => other,
+    }
+}
+
+/// Reads every selector's series in the time range it needs.
+fn fetch(
+    q: &dyn Queryable,
+    e: &Expr,
+    start: i64,
+    end: i64,
+    lookback: i64,
+    stats: &mut QueryStats,
+) -> Result<SelectorData, EngineError> {
+    let mut wanted = Vec::new();
+    prepare::for_each_selector_range(e, start, end, lookback, &mut |vs, r, range| {
+        wanted.push((vs, r, range));
+    });
+    let mut data = SelectorData::new();
+    if wanted.is_empty() {
+        return Ok(data);
+    }
+    let mint = wanted.iter().map(|w| w.1.start).min().unwrap_or(0);
+    let maxt = wanted.iter().map(|w| w.1.end).max().unwrap_or(0);
+    let querier = q.querier(mint, maxt)?;
+    for (vs, r, range) in wanted {
+        let hints = SelectHints {
+            start: r.start,
+            end: r.end,
+            step: 0,
+            range,
+            func: None,
+        };
+        let mut set = querier.select(false, Some(&hints), &vs.matchers)?;
+        let mut out = Vec::new();
+        while let Some(s) = set.next_series() {
+            let s = s?;
+            let mut fs = FetchedSeries {
+                labels: s.labels().clone(),
+                ..Default::default()
+            };
+            let mut it = s.iter();
+            let mut vt = it.seek(r.start);
+            while vt != StorageValueType::None {
+                let t = it.at_t();
+                if t > r.end {
+                    break;
+                }
+                match vt {
+                    StorageValueType::Float => {
+                        let (t, v) = it.at();
+                        fs.t.push(t);
+                        fs.v.push(Pt::F(v));
+                    }
+                    StorageValueType::Histogram | StorageValueType::FloatHistogram => {
+                        let (t, h) = it.at_float_histogram();
+                        fs.t.push(t);
+                        fs.v.push(Pt::H(Arc::new(h.clone())));
+                    }
+                    StorageValueType::None => break,
+                }
+                vt = it.next();
+            }
+            if let Some(err) = it.err() {
+                return Err(EngineError::Storage(err.to_string()));
+            }
+            if !fs.t.is_empty() {
+                out.push(fs);
+            }
+        }
+        stats.series_fetched += out.len();
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        data.insert(eval::selector_key(vs), Arc::new(out));
+    }
+    Ok(data)
+}
