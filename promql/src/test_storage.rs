@@ -79,7 +79,11 @@ impl TestStorage {
 
     /// Appends a sample; it must be later than the series' last sample (an identical
     /// duplicate is ignored).
-    pub fn append(&mut self, labels: Labels, sample: StoredSample) -> std::result::Result<(), AppendError> {
+    pub fn append(
+        &mut self,
+        labels: Labels,
+        sample: StoredSample,
+    ) -> std::result::Result<(), AppendError> {
         let v = self.series.entry(labels.clone()).or_default();
         if let Some(last) = v.last() {
             if sample.t == last.t {
@@ -108,7 +112,12 @@ impl TestStorage {
     }
 
     /// Appends a float sample.
-    pub fn append_float(&mut self, labels: Labels, t: i64, v: f64) -> std::result::Result<(), AppendError> {
+    pub fn append_float(
+        &mut self,
+        labels: Labels,
+        t: i64,
+        v: f64,
+    ) -> std::result::Result<(), AppendError> {
         self.append(
             labels,
             StoredSample {
@@ -159,7 +168,9 @@ struct TestQuerier<'s> {
 }
 
 fn matches_all(l: &Labels, matchers: &[Matcher]) -> bool {
-    matchers.iter().all(|m| m.matches(l.get(&m.name).unwrap_or("")))
+    matchers
+        .iter()
+        .all(|m| m.matches(l.get(&m.name).unwrap_or("")))
 }
 
 impl Querier for TestQuerier<'_> {

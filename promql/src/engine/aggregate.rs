@@ -15,6 +15,9 @@ use crate::engine::EngineError;
 use crate::functions::{hist, kahan, quantile, Helper};
 use crate::value::{FPoint, HPoint, Matrix, Sample, Series, Vector};
 
+/// One input series' value at a step: its index, float value and histogram.
+type StepValue = Option<(usize, f64, Option<Arc<FloatHistogram>>)>;
+
 /// The grouping labels of `metric`.
 pub(crate) fn grouping_labels(metric: &Labels, grouping: &[String], without: bool) -> Labels {
     if without {
@@ -37,7 +40,13 @@ pub(crate) fn grouping_labels(metric: &Labels, grouping: &[String], without: boo
 }
 
 /// `count_values` at one step.
-pub(crate) fn count_values(grouping: &[String], without: bool, label: &str, v: &Vector, enh: &mut Helper) {
+pub(crate) fn count_values(
+    grouping: &[String],
+    without: bool,
+    label: &str,
+    v: &Vector,
+    enh: &mut Helper,
+) {
     let mut order: Vec<Labels> = Vec::new();
     let mut counts: HashMap<Labels, usize> = HashMap::new();
     for s in v {
@@ -67,7 +76,11 @@ fn format_float_f(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     let s = format!("{f}");
     s
@@ -204,16 +217,19 @@ pub(crate) fn range_eval_agg(
                 return Err(EngineError::Eval("Ratio value is NaN".into()));
             }
             if p.max > 1.0 {
-                ev.annos.add(anno::new::invalid_ratio(p.max, 1.0, param_pos));
+                ev.annos
+                    .add(anno::new::invalid_ratio(p.max, 1.0, param_pos));
             }
             if p.min < -1.0 {
-                ev.annos.add(anno::new::invalid_ratio(p.min, -1.0, param_pos));
+                ev.annos
+                    .add(anno::new::invalid_ratio(p.min, -1.0, param_pos));
             }
         }
         AggregateOp::Quantile => {
             let p = p.expect("parser requires a parameter");
             if p.any_nan {
-                ev.annos.add(anno::new::invalid_quantile(f64::NAN, param_pos));
+                ev.annos
+                    .add(anno::new::invalid_quantile(f64::NAN, param_pos));
             }
             if p.max > 1.0 {
                 ev.annos.add(anno::new::invalid_quantile(p.max, param_pos));
@@ -235,7 +251,7 @@ pub(crate) fn range_eval_agg(
         ev.current_samples = temp;
         let fparam = params.as_ref().map_or(0.0, |p| p.at(step));
         // The input values at this step.
-        let mut vals: Vec<Option<(usize, f64, Option<Arc<FloatHistogram>>)>> = Vec::with_capacity(input.len());
+        let mut vals: Vec<StepValue> = Vec::with_capacity(input.len());
         for (si, s) in input.iter_mut().enumerate() {
             let c = &mut cursors[si];
             if c.0 < s.floats.len() && s.floats[c.0].t == ts {
@@ -249,12 +265,18 @@ pub(crate) fn range_eval_agg(
             }
         }
         if is_k {
-            let out = aggregation_k(ev, a, fparam, &input, &vals, &series_to_group, &mut groups, ts)?;
+            let out = aggregation_k(
+                ev,
+                a,
+                fparam,
+                &input,
+                &vals,
+                &series_to_group,
+                &mut groups,
+                ts,
+            )?;
             if ev.start == ev.end {
-                return Ok(out
-                    .into_iter()
-                    .map(|s| single(s, ts))
-                    .collect());
+                return Ok(out.into_iter().map(|s| single(s, ts)).collect());
             }
             for s in out {
                 let i = *k_out.entry(s.metric.clone()).or_insert_with(|| {
@@ -271,7 +293,17 @@ pub(crate) fn range_eval_agg(
                 }
             }
         } else {
-            aggregation(ev, a, fparam, &input, &vals, &series_to_group, &mut groups, &mut result, ts);
+            aggregation(
+                ev,
+                a,
+                fparam,
+                &input,
+                &vals,
+                &series_to_group,
+                &mut groups,
+                &mut result,
+                ts,
+            );
         }
         let n: i64 = if is_k {
             crate::engine::eval::total(&k_result)
@@ -323,7 +355,7 @@ fn aggregation(
     a: &AggregateExpr,
     q: f64,
     input: &Matrix,
-    vals: &[Option<(usize, f64, Option<Arc<FloatHistogram>>)>],
+    vals: &[StepValue],
     series_to_group: &[usize],
     groups: &mut [Group],
     out: &mut Matrix,
@@ -358,7 +390,8 @@ fn aggregation(
                 AggregateOp::Stdvar | AggregateOp::Stddev => {
                     if h.is_some() {
                         g.seen = false;
-                        ev.annos.add(anno::new::histogram_ignored_in_agg(op.as_str(), epos));
+                        ev.annos
+                            .add(anno::new::histogram_ignored_in_agg(op.as_str(), epos));
                     } else if f.is_nan() || f.is_infinite() {
                         g.f = f64::NAN;
                     } else {
@@ -368,16 +401,16 @@ fn aggregation(
                 AggregateOp::Quantile => {
                     if h.is_some() {
                         g.seen = false;
-                        ev.annos.add(anno::new::histogram_ignored_in_agg("quantile", epos));
+                        ev.annos
+                            .add(anno::new::histogram_ignored_in_agg("quantile", epos));
                     }
                     g.heap = vec![Sample::float(Labels::empty(), 0, f)];
                 }
                 AggregateOp::Group => g.f = 1.0,
-                AggregateOp::Min | AggregateOp::Max => {
-                    if h.is_some() {
-                        g.seen = false;
-                        ev.annos.add(anno::new::histogram_ignored_in_agg(op.as_str(), epos));
-                    }
+                AggregateOp::Min | AggregateOp::Max if h.is_some() => {
+                    g.seen = false;
+                    ev.annos
+                        .add(anno::new::histogram_ignored_in_agg(op.as_str(), epos));
                 }
                 _ => {}
             }
@@ -394,16 +427,24 @@ fn aggregation(
                 Some(h) => {
                     g.has_histogram = true;
                     if let Some(acc) = g.h.as_mut() {
-                        track_hint_pair(&mut g.counter_reset_seen, &mut g.not_counter_reset_seen, h);
+                        track_hint_pair(
+                            &mut g.counter_reset_seen,
+                            &mut g.not_counter_reset_seen,
+                            h,
+                        );
                         match hist::add(acc, h) {
                             Err(_) => {
                                 let name = input[si].metric.metric_name().unwrap_or("");
-                                ev.annos.add(anno::new::mixed_exponential_custom(name, epos));
+                                ev.annos
+                                    .add(anno::new::mixed_exponential_custom(name, epos));
                                 g.incompatible = true;
                             }
                             Ok(o) => {
                                 if o.nhcb_bounds_reconciled {
-                                    ev.annos.add(anno::new::mismatched_custom_buckets(epos, HistogramOp::Agg));
+                                    ev.annos.add(anno::new::mismatched_custom_buckets(
+                                        epos,
+                                        HistogramOp::Agg,
+                                    ));
                                 }
                             }
                         }
@@ -420,16 +461,24 @@ fn aggregation(
                     Some(h) => {
                         g.has_histogram = true;
                         if let Some(acc) = g.h.as_mut() {
-                            track_hint_pair(&mut g.counter_reset_seen, &mut g.not_counter_reset_seen, h);
+                            track_hint_pair(
+                                &mut g.counter_reset_seen,
+                                &mut g.not_counter_reset_seen,
+                                h,
+                            );
                             match hist::add(acc, h) {
                                 Err(_) => {
                                     let name = input[si].metric.metric_name().unwrap_or("");
-                                    ev.annos.add(anno::new::mixed_exponential_custom(name, epos));
+                                    ev.annos
+                                        .add(anno::new::mixed_exponential_custom(name, epos));
                                     g.incompatible = true;
                                 }
                                 Ok(o) => {
                                     if o.nhcb_bounds_reconciled {
-                                        ev.annos.add(anno::new::mismatched_custom_buckets(epos, HistogramOp::Agg));
+                                        ev.annos.add(anno::new::mismatched_custom_buckets(
+                                            epos,
+                                            HistogramOp::Agg,
+                                        ));
                                     }
                                 }
                             }
@@ -456,7 +505,8 @@ fn aggregation(
             AggregateOp::Group => {}
             AggregateOp::Max => {
                 if h.is_some() {
-                    ev.annos.add(anno::new::histogram_ignored_in_agg("max", epos));
+                    ev.annos
+                        .add(anno::new::histogram_ignored_in_agg("max", epos));
                     continue;
                 }
                 if g.f < f || g.f.is_nan() {
@@ -465,7 +515,8 @@ fn aggregation(
             }
             AggregateOp::Min => {
                 if h.is_some() {
-                    ev.annos.add(anno::new::histogram_ignored_in_agg("min", epos));
+                    ev.annos
+                        .add(anno::new::histogram_ignored_in_agg("min", epos));
                     continue;
                 }
                 if g.f > f || g.f.is_nan() {
@@ -480,12 +531,14 @@ fn aggregation(
                     g.mean += delta / g.count;
                     g.f += delta * (f - g.mean);
                 } else {
-                    ev.annos.add(anno::new::histogram_ignored_in_agg(op.as_str(), epos));
+                    ev.annos
+                        .add(anno::new::histogram_ignored_in_agg(op.as_str(), epos));
                 }
             }
             AggregateOp::Quantile => {
                 if h.is_some() {
-                    ev.annos.add(anno::new::histogram_ignored_in_agg("quantile", epos));
+                    ev.annos
+                        .add(anno::new::histogram_ignored_in_agg("quantile", epos));
                     continue;
                 }
                 g.heap.push(Sample::float(Labels::empty(), 0, f));
@@ -534,7 +587,8 @@ fn aggregation(
             _ => {}
         }
         if g.counter_reset_seen && g.not_counter_reset_seen {
-            ev.annos.add(anno::new::counter_reset_collision(epos, HistogramOp::Agg));
+            ev.annos
+                .add(anno::new::counter_reset_collision(epos, HistogramOp::Agg));
         }
         let s = &mut out[ri];
         match hval {
@@ -581,7 +635,13 @@ fn ratio_offset(l: &Labels) -> f64 {
     // xxhash-free stand-in: FNV-1a over the label bytes, mapped to [0, 1).
     let mut h: u64 = 0xcbf29ce484222325;
     for lab in l.iter() {
-        for b in lab.name.bytes().chain([0xff]).chain(lab.value.bytes()).chain([0xff]) {
+        for b in lab
+            .name
+            .bytes()
+            .chain([0xff])
+            .chain(lab.value.bytes())
+            .chain([0xff])
+        {
             h ^= b as u64;
             h = h.wrapping_mul(0x100000001b3);
         }
@@ -600,7 +660,7 @@ fn aggregation_k(
     a: &AggregateExpr,
     fparam: f64,
     input: &Matrix,
-    vals: &[Option<(usize, f64, Option<Arc<FloatHistogram>>)>],
+    vals: &[StepValue],
     series_to_group: &[usize],
     groups: &mut [Group],
     _ts: i64,
@@ -637,21 +697,14 @@ fn aggregation_k(
         match op {
             AggregateOp::Topk | AggregateOp::Bottomk => {
                 if s.h.is_some() {
-                    ev.annos.add(anno::new::histogram_ignored_in_agg(op.as_str(), a.pos));
+                    ev.annos
+                        .add(anno::new::histogram_ignored_in_agg(op.as_str(), a.pos));
                     continue;
                 }
                 g.heap.push(s);
             }
-            AggregateOp::Limitk => {
-                if g.heap.len() < k {
-                    g.heap.push(s);
-                }
-            }
-            AggregateOp::LimitRatio => {
-                if add_ratio_sample(r, &s.metric) {
-                    g.heap.push(s);
-                }
-            }
+            AggregateOp::Limitk if g.heap.len() < k => g.heap.push(s),
+            AggregateOp::LimitRatio if add_ratio_sample(r, &s.metric) => g.heap.push(s),
             _ => {}
         }
     }

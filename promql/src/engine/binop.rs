@@ -23,12 +23,15 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> EvalResult<
     let delayed = ev.delayed_name_removal;
     let return_bool = b.return_bool;
     match (lt, rt) {
-        (ValueType::Scalar, ValueType::Scalar) => ev.range_eval(None, &[&b.lhs, &b.rhs], |v, _, h| {
-            let l = v[0].first().map_or(0.0, |s| s.f);
-            let r = v[1].first().map_or(0.0, |s| s.f);
-            h.out.push(Sample::float(Labels::empty(), h.ts, scalar_binop(op, l, r)));
-            Ok(())
-        }),
+        (ValueType::Scalar, ValueType::Scalar) => {
+            ev.range_eval(None, &[&b.lhs, &b.rhs], |v, _, h| {
+                let l = v[0].first().map_or(0.0, |s| s.f);
+                let r = v[1].first().map_or(0.0, |s| s.f);
+                h.out
+                    .push(Sample::float(Labels::empty(), h.ts, scalar_binop(op, l, r)));
+                Ok(())
+            })
+        }
         (ValueType::Vector, ValueType::Vector) => {
             let default_matching = VectorMatching {
                 card: if op.is_set() {
@@ -70,16 +73,20 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> EvalResult<
                 ),
             })
         }
-        (ValueType::Vector, ValueType::Scalar) => ev.range_eval(None, &[&b.lhs, &b.rhs], |v, _, h| {
-            let r = v[1].first().map_or(0.0, |s| s.f);
-            vector_scalar_binop(op, &v[0], r, false, return_bool, h, pos, delayed);
-            Ok(())
-        }),
-        (ValueType::Scalar, ValueType::Vector) => ev.range_eval(None, &[&b.lhs, &b.rhs], |v, _, h| {
-            let l = v[0].first().map_or(0.0, |s| s.f);
-            vector_scalar_binop(op, &v[1], l, true, return_bool, h, pos, delayed);
-            Ok(())
-        }),
+        (ValueType::Vector, ValueType::Scalar) => {
+            ev.range_eval(None, &[&b.lhs, &b.rhs], |v, _, h| {
+                let r = v[1].first().map_or(0.0, |s| s.f);
+                vector_scalar_binop(op, &v[0], r, false, return_bool, h, pos, delayed);
+                Ok(())
+            })
+        }
+        (ValueType::Scalar, ValueType::Vector) => {
+            ev.range_eval(None, &[&b.lhs, &b.rhs], |v, _, h| {
+                let l = v[0].first().map_or(0.0, |s| s.f);
+                vector_scalar_binop(op, &v[1], l, true, return_bool, h, pos, delayed);
+                Ok(())
+            })
+        }
         _ => Err(EngineError::Eval(format!(
             "binary expression must contain only scalar and instant vector types, got {} and {}",
             lt.documented(),
@@ -493,7 +500,7 @@ fn result_metric(
         if m.on {
             let names: Vec<String> = lhs.iter().map(|l| l.name.to_string()).collect();
             for n in names {
-                if !m.matching_labels.iter().any(|x| *x == n) {
+                if !m.matching_labels.contains(&n) {
                     b.del(&n);
                 }
             }

@@ -10,9 +10,7 @@ use std::time::Instant;
 use chunkenc::FloatHistogram;
 use tsdb_index::{Labels, LabelsBuilder};
 
-use crate::ast::{
-    AggregateOp, BinaryOp, Call, Expr, SubqueryExpr, UnaryOp, VectorMatching, VectorSelector,
-};
+use crate::ast::{AggregateOp, Call, Expr, SubqueryExpr, UnaryOp, VectorMatching, VectorSelector};
 use crate::engine::annotations::{self as anno, Annotations};
 use crate::engine::EngineError;
 use crate::functions::{self, hist, Helper, RangeArg};
@@ -69,7 +67,10 @@ impl FetchedSeries {
             match &self.v[i] {
                 Pt::F(f) => {
                     if !is_stale_nan(*f) {
-                        floats.push(FPoint { t: self.t[i], f: *f });
+                        floats.push(FPoint {
+                            t: self.t[i],
+                            f: *f,
+                        });
                     }
                 }
                 Pt::H(h) => {
@@ -89,7 +90,8 @@ impl FetchedSeries {
         let mut v = Vec::with_capacity(t.capacity());
         let (mut i, mut j) = (0, 0);
         while i < s.floats.len() || j < s.histograms.len() {
-            if j >= s.histograms.len() || (i < s.floats.len() && s.floats[i].t <= s.histograms[j].t) {
+            if j >= s.histograms.len() || (i < s.floats.len() && s.floats[i].t <= s.histograms[j].t)
+            {
                 t.push(s.floats[i].t);
                 v.push(Pt::F(s.floats[i].f));
                 i += 1;
@@ -98,7 +100,8 @@ impl FetchedSeries {
                 // Subquery results must not carry explicit reset hints (see Prometheus).
                 if matches!(
                     h.counter_reset_hint,
-                    chunkenc::CounterResetHint::CounterReset | chunkenc::CounterResetHint::NotCounterReset
+                    chunkenc::CounterResetHint::CounterReset
+                        | chunkenc::CounterResetHint::NotCounterReset
                 ) {
                     Arc::make_mut(&mut h).counter_reset_hint = chunkenc::CounterResetHint::Unknown;
                 }
@@ -279,9 +282,7 @@ impl<'a> Evaluator<'a> {
                 Ok(m)
             }
             Expr::StepInvariant(si) => self.eval_step_invariant(&si.expr),
-            Expr::Duration(_) => Err(EngineError::Eval(
-                "unresolved duration expression".into(),
-            )),
+            Expr::Duration(_) => Err(EngineError::Eval("unresolved duration expression".into())),
         }
     }
 
@@ -342,7 +343,10 @@ impl<'a> Evaluator<'a> {
                             out.floats.push(FPoint { t: ts, f: *f });
                         }
                         Pt::H(h) => {
-                            let p = HPoint { t: ts, h: h.clone() };
+                            let p = HPoint {
+                                t: ts,
+                                h: h.clone(),
+                            };
                             let sz = p.size() as i64;
                             self.add_samples(sz)?;
                             self.total_samples += sz;
@@ -372,7 +376,12 @@ impl<'a> Evaluator<'a> {
             let mut ts = self.start;
             while ts <= self.end {
                 let data_ts = ts - vs.offset_ms;
-                s.window(data_ts - self.lookback, data_ts + self.lookback, &mut floats, &mut hists);
+                s.window(
+                    data_ts - self.lookback,
+                    data_ts + self.lookback,
+                    &mut floats,
+                    &mut hists,
+                );
                 ts += self.interval;
                 if floats.is_empty() && hists.is_empty() {
                     continue;
@@ -397,10 +406,18 @@ impl<'a> Evaluator<'a> {
                                 .add(anno::new::mixed_exponential_custom(&name, vs.pos));
                             continue;
                         }
-                        let is_counter = p.h.counter_reset_hint != chunkenc::CounterResetHint::Gauge
+                        let is_counter = p.h.counter_reset_hint
+                            != chunkenc::CounterResetHint::Gauge
                             || n.h.counter_reset_hint != chunkenc::CounterResetHint::Gauge;
                         match functions::interpolate_histograms(
-                            &p.h, p.t, &n.h, n.t, data_ts, is_counter, &mut self.annos, vs.pos,
+                            &p.h,
+                            p.t,
+                            &n.h,
+                            n.t,
+                            data_ts,
+                            is_counter,
+                            &mut self.annos,
+                            vs.pos,
                         ) {
                             Ok(h) => ss.histograms.push(HPoint {
                                 t: eval_ts,
@@ -570,7 +587,10 @@ impl<'a> Evaluator<'a> {
             let result = std::mem::take(&mut enh.out);
             let n: i64 = result
                 .iter()
-                .map(|s| s.h.as_ref().map_or(1, |h| crate::value::histogram_size(h) as i64))
+                .map(|s| {
+                    s.h.as_ref()
+                        .map_or(1, |h| crate::value::histogram_size(h) as i64)
+                })
                 .sum();
             self.current_samples += n;
             temp += n;
@@ -700,20 +720,19 @@ impl<'a> Evaluator<'a> {
             .args
             .iter()
             .position(|a| matches!(a, Expr::MatrixSelector(_) | Expr::Subquery(_)));
-        if matches!(name, "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc")
-            && self.start != self.end
+        if matches!(
+            name,
+            "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc"
+        ) && self.start != self.end
         {
             self.annos.add(anno::new::sort_in_range(c.pos));
         }
         let Some(mi) = matrix_idx else {
             let args: Vec<&Expr> = c.args.iter().collect();
-            let func = functions::lookup(name).ok_or_else(|| {
-                EngineError::Eval(format!("function {name} is not implemented"))
-            })?;
+            let func = functions::lookup(name)
+                .ok_or_else(|| EngineError::Eval(format!("function {name} is not implemented")))?;
             let all_args = &c.args;
-            return self.range_eval(None, &args, |vals, _, enh| {
-                func(vals, None, all_args, enh)
-            });
+            return self.range_eval(None, &args, |vals, _, enh| func(vals, None, all_args, enh));
         };
         let func = functions::lookup(name)
             .ok_or_else(|| EngineError::Eval(format!("function {name} is not implemented")))?;
@@ -865,7 +884,10 @@ impl<'a> Evaluator<'a> {
                     if let Some(o) = enh.out.first() {
                         match &o.h {
                             None => ss.floats.push(FPoint { t: ts, f: o.f }),
-                            Some(h) => ss.histograms.push(HPoint { t: ts, h: h.clone() }),
+                            Some(h) => ss.histograms.push(HPoint {
+                                t: ts,
+                                h: h.clone(),
+                            }),
                         }
                     }
                 }
@@ -900,7 +922,10 @@ impl<'a> Evaluator<'a> {
         self.current_samples -= window.total_samples() as i64;
         if name == "absent_over_time" {
             let steps = num_steps;
-            if mat.iter().any(|s| s.floats.len() + s.histograms.len() == steps) {
+            if mat
+                .iter()
+                .any(|s| s.floats.len() + s.histograms.len() == steps)
+            {
                 return Ok(Vec::new());
             }
             let mut found = std::collections::HashSet::new();
@@ -1178,9 +1203,4 @@ pub(crate) fn set_label(l: &Labels, name: &str, value: &str) -> Labels {
         b.set(name, value);
     }
     b.build()
-}
-
-/// Whether a binary op on vectors is a set operation.
-pub(crate) fn is_set_op(op: BinaryOp) -> bool {
-    op.is_set()
 }

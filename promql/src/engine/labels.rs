@@ -12,9 +12,15 @@ fn string_arg(c: &Call, i: usize) -> EvalResult<&str> {
         Some(Expr::StringLiteral(s)) => Ok(&s.val),
         Some(Expr::Paren(p)) => match &*p.expr {
             Expr::StringLiteral(s) => Ok(&s.val),
-            _ => Err(EngineError::Eval(format!("argument {i} of {} must be a string", c.func.name))),
+            _ => Err(EngineError::Eval(format!(
+                "argument {i} of {} must be a string",
+                c.func.name
+            ))),
         },
-        _ => Err(EngineError::Eval(format!("argument {i} of {} must be a string", c.func.name))),
+        _ => Err(EngineError::Eval(format!(
+            "argument {i} of {} must be a string",
+            c.func.name
+        ))),
     }
 }
 

@@ -5,8 +5,8 @@
 //! result synchronously. Limits: a maximum number of samples in memory, a timeout and a
 //! cancellation flag. Annotations (warnings and infos) come back with the result.
 
-pub mod annotations;
 mod aggregate;
+pub mod annotations;
 mod binop;
 pub(crate) mod eval;
 mod info;

@@ -28,7 +28,12 @@ pub(crate) const AT_MODIFIER_UNSAFE: &[&str] = &[
 ];
 
 /// Rewrites the expression for evaluation over `[start, end]` with `step` (all ms).
-pub(crate) fn preprocess(mut e: Expr, start: i64, end: i64, step: i64) -> Result<Expr, EngineError> {
+pub(crate) fn preprocess(
+    mut e: Expr,
+    start: i64,
+    end: i64,
+    step: i64,
+) -> Result<Expr, EngineError> {
     fold_context_functions(&mut e, start, end, step);
     resolve_durations(&mut e, step, end - start)?;
     let (_, wrap) = wrap_step_invariant(&mut e, start, end);
@@ -44,7 +49,11 @@ fn fold_context_functions(e: &mut Expr, start: i64, end: i64, step: i64) {
             "start" => Some(start as f64 / 1000.0),
             "end" => Some(end as f64 / 1000.0),
             "range" => Some((end - start) as f64 / 1000.0),
-            "step" => Some(if start != end { step as f64 / 1000.0 } else { 0.0 }),
+            "step" => Some(if start != end {
+                step as f64 / 1000.0
+            } else {
+                0.0
+            }),
             _ => None,
         };
         if let Some(val) = v {
@@ -77,7 +86,11 @@ fn eval_duration_seconds(e: &Expr, step: i64, range: i64) -> Result<f64, EngineE
         Expr::Paren(p) => eval_duration_seconds(&p.expr, step, range),
         Expr::Unary(u) => {
             let v = eval_duration_seconds(&u.expr, step, range)?;
-            Ok(if u.op == crate::ast::UnaryOp::Sub { -v } else { v })
+            Ok(if u.op == crate::ast::UnaryOp::Sub {
+                -v
+            } else {
+                v
+            })
         }
         Expr::Duration(d) => eval_duration(d, step, range),
         other => Err(EngineError::Eval(format!(
@@ -127,7 +140,12 @@ fn eval_duration(d: &DurationExpr, step: i64, range: i64) -> Result<f64, EngineE
     })
 }
 
-fn duration_ms(d: &DurationExpr, step: i64, range: i64, allow_negative: bool) -> Result<i64, EngineError> {
+fn duration_ms(
+    d: &DurationExpr,
+    step: i64,
+    range: i64,
+    allow_negative: bool,
+) -> Result<i64, EngineError> {
     let v = eval_duration(d, step, range)?;
     let pos = d.pos();
     if v.is_nan() || v.is_infinite() {
@@ -362,7 +380,9 @@ pub(crate) fn for_each_selector_range<'a>(
         f: &mut impl FnMut(&'a crate::ast::VectorSelector, SelectorRange, i64),
     ) {
         let (qs, qe, lookback) = q;
-        let range_for = |vs: &crate::ast::VectorSelector, eval_range: i64, subqs: &[(i64, i64, Option<i64>)]| {
+        let range_for = |vs: &crate::ast::VectorSelector,
+                         eval_range: i64,
+                         subqs: &[(i64, i64, Option<i64>)]| {
             let (mut start, mut end) = (qs, qe);
             let (mut so, mut sr, mut sts) = (0i64, 0i64, None);
             for (off, rng, t) in subqs {

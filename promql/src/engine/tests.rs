@@ -53,9 +53,14 @@ fn storage() -> TestStorage {
     // http_requests_total{job="a", instance="0"} 0+10x10 every 5m, instance 1: 0+20x10.
     let mut s = TestStorage::new();
     for (inst, step) in [("0", 10.0), ("1", 20.0)] {
-        let l = Labels::from_pairs([("__name__", "http_requests_total"), ("job", "a"), ("instance", inst)]);
+        let l = Labels::from_pairs([
+            ("__name__", "http_requests_total"),
+            ("job", "a"),
+            ("instance", inst),
+        ]);
         for k in 0..=10 {
-            s.append_float(l.clone(), k * 300_000, k as f64 * step).unwrap();
+            s.append_float(l.clone(), k * 300_000, k as f64 * step)
+                .unwrap();
         }
     }
     s
@@ -72,12 +77,16 @@ fn engine() -> Engine {
 fn instant_selector_uses_lookback() {
     let s = storage();
     let r = engine().instant_query(&s, &sel("http_requests_total"), 3_000_000 + 299_000, None);
-    let Value::Vector(v) = r.value.unwrap() else { panic!() };
+    let Value::Vector(v) = r.value.unwrap() else {
+        panic!()
+    };
     assert_eq!(v.len(), 2);
     assert_eq!(v[0].f, 100.0);
     // Past the lookback window nothing is returned.
     let r = engine().instant_query(&s, &sel("http_requests_total"), 3_000_000 + 300_000, None);
-    let Value::Vector(v) = r.value.unwrap() else { panic!() };
+    let Value::Vector(v) = r.value.unwrap() else {
+        panic!()
+    };
     assert!(v.is_empty());
 }
 
@@ -89,7 +98,9 @@ fn rate_extrapolates_like_prometheus() {
     // within 1.1 average intervals): 100 over 3000s.
     let e = call("rate", vec![range("http_requests_total", 3_000_000)]);
     let r = engine().instant_query(&s, &e, 3_000_000, None);
-    let Value::Vector(mut v) = r.value.unwrap() else { panic!() };
+    let Value::Vector(mut v) = r.value.unwrap() else {
+        panic!()
+    };
     v.sort_by(|a, b| a.metric.cmp(&b.metric));
     assert!((v[0].f - 100.0 / 3000.0).abs() < 1e-9, "{}", v[0].f);
     assert!(v[0].metric.metric_name().is_none(), "name dropped");
@@ -107,7 +118,9 @@ fn sum_by_aggregates_range_query() {
         pos: pos(),
     });
     let r = engine().range_query(&s, &e, 0, 600_000, 300_000, None);
-    let Value::Matrix(m) = r.value.unwrap() else { panic!() };
+    let Value::Matrix(m) = r.value.unwrap() else {
+        panic!()
+    };
     assert_eq!(m.len(), 1);
     let vals: Vec<f64> = m[0].floats.iter().map(|p| p.f).collect();
     assert_eq!(vals, vec![0.0, 30.0, 60.0]);
@@ -131,9 +144,13 @@ fn binary_division_matches_series() {
         return_bool: false,
     });
     let r = engine().instant_query(&s, &e, 600_000, None);
-    let Value::Vector(v) = r.value.unwrap() else { panic!() };
+    let Value::Vector(v) = r.value.unwrap() else {
+        panic!()
+    };
     assert_eq!(v.len(), 2);
-    assert!(v.iter().all(|s| s.f == 1.0 && s.metric.metric_name().is_none()));
+    assert!(v
+        .iter()
+        .all(|s| s.f == 1.0 && s.metric.metric_name().is_none()));
 }
 
 #[test]
@@ -144,7 +161,10 @@ fn max_samples_is_enforced() {
         ..Default::default()
     });
     let r = eng.range_query(&s, &sel("http_requests_total"), 0, 3_000_000, 300_000, None);
-    assert_eq!(r.value.unwrap_err(), crate::engine::EngineError::TooManySamples);
+    assert_eq!(
+        r.value.unwrap_err(),
+        crate::engine::EngineError::TooManySamples
+    );
 }
 
 #[test]
@@ -152,5 +172,8 @@ fn cancellation_stops_the_query() {
     let s = storage();
     let flag = std::sync::atomic::AtomicBool::new(true);
     let r = engine().instant_query(&s, &sel("http_requests_total"), 0, Some(&flag));
-    assert!(matches!(r.value, Err(crate::engine::EngineError::Cancelled(_))));
+    assert!(matches!(
+        r.value,
+        Err(crate::engine::EngineError::Cancelled(_))
+    ));
 }

@@ -10,7 +10,9 @@ use chunkenc::{CounterResetHint, FloatHistogram, Span};
 
 /// Adding or subtracting an exponential and a custom-bucket histogram is undefined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("cannot apply this operation to histograms with a mix of exponential and custom bucket schemas")]
+#[error(
+    "cannot apply this operation to histograms with a mix of exponential and custom bucket schemas"
+)]
 pub struct IncompatibleSchema;
 
 /// Side results of an addition or subtraction.
@@ -477,8 +479,16 @@ fn add_impl(
             .filter(|(i, _)| zt == 0.0 || exp_bound(*i, s) > zt)
             .collect()
     };
-    let hp = reduce(indexed(&h.positive_spans, &h.positive_buckets), h.schema, schema);
-    let hn = reduce(indexed(&h.negative_spans, &h.negative_buckets), h.schema, schema);
+    let hp = reduce(
+        indexed(&h.positive_spans, &h.positive_buckets),
+        h.schema,
+        schema,
+    );
+    let hn = reduce(
+        indexed(&h.negative_spans, &h.negative_buckets),
+        h.schema,
+        schema,
+    );
     let op = keep_pos(
         reduce(
             indexed(&other.positive_spans, &other.positive_buckets),
@@ -502,12 +512,18 @@ fn add_impl(
 }
 
 /// `h += other`, reconciling schema and zero threshold.
-pub fn add(h: &mut FloatHistogram, other: &FloatHistogram) -> Result<AddOutcome, IncompatibleSchema> {
+pub fn add(
+    h: &mut FloatHistogram,
+    other: &FloatHistogram,
+) -> Result<AddOutcome, IncompatibleSchema> {
     add_impl(h, other, false)
 }
 
 /// `h -= other`, reconciling schema and zero threshold. The caller sets the gauge hint.
-pub fn sub(h: &mut FloatHistogram, other: &FloatHistogram) -> Result<AddOutcome, IncompatibleSchema> {
+pub fn sub(
+    h: &mut FloatHistogram,
+    other: &FloatHistogram,
+) -> Result<AddOutcome, IncompatibleSchema> {
     add_impl(h, other, true)
 }
 
@@ -519,10 +535,16 @@ pub fn copy_to_schema(h: &FloatHistogram, schema: i32) -> FloatHistogram {
     let mut c = h.clone();
     c.schema = schema;
     c.counter_reset_hint = CounterResetHint::Unknown;
-    (c.positive_spans, c.positive_buckets) =
-        from_indexed(&reduce(indexed(&h.positive_spans, &h.positive_buckets), h.schema, schema));
-    (c.negative_spans, c.negative_buckets) =
-        from_indexed(&reduce(indexed(&h.negative_spans, &h.negative_buckets), h.schema, schema));
+    (c.positive_spans, c.positive_buckets) = from_indexed(&reduce(
+        indexed(&h.positive_spans, &h.positive_buckets),
+        h.schema,
+        schema,
+    ));
+    (c.negative_spans, c.negative_buckets) = from_indexed(&reduce(
+        indexed(&h.negative_spans, &h.negative_buckets),
+        h.schema,
+        schema,
+    ));
     c
 }
 
@@ -542,8 +564,7 @@ pub fn equals(a: &FloatHistogram, b: &FloatHistogram) -> bool {
     }
     let same = |x: Vec<(i32, f64)>, y: Vec<(i32, f64)>| {
         x.len() == y.len()
-            && x
-                .iter()
+            && x.iter()
                 .zip(y.iter())
                 .all(|(p, q)| p.0 == q.0 && p.1.to_bits() == q.1.to_bits())
     };
@@ -699,10 +720,18 @@ pub fn fmt_g(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let exp = v.abs().log10().floor() as i32;
     if !(-4..21).contains(&exp) {
@@ -751,7 +780,10 @@ mod tests {
         add(&mut a, &b).unwrap();
         assert_eq!(a.schema, 0);
         // Schema 1 indices 0,1,2,3 map to schema 0 indices 0,1,1,2.
-        assert_eq!(indexed(&a.positive_spans, &a.positive_buckets), vec![(0, 11.0), (1, 25.0), (2, 4.0)]);
+        assert_eq!(
+            indexed(&a.positive_spans, &a.positive_buckets),
+            vec![(0, 11.0), (1, 25.0), (2, 4.0)]
+        );
     }
 
     #[test]

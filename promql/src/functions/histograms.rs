@@ -118,10 +118,7 @@ fn split(v: &Vector, arg_pos: PosRange, enh: &mut Helper) -> Split {
             classic.push((key, Vec::new()));
             classic.len() - 1
         });
-        classic[i].1.push(ClassicBucket {
-            upper,
-            count: s.f,
-        });
+        classic[i].1.push(ClassicBucket { upper, count: s.f });
     }
     for (l, h) in native.iter_mut() {
         if let Some(&i) = idx.get(l) {
@@ -166,7 +163,11 @@ pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
 }
 
 fn sort_coalesce(b: &mut Vec<ClassicBucket>) {
-    b.sort_by(|x, y| x.upper.partial_cmp(&y.upper).unwrap_or(std::cmp::Ordering::Equal));
+    b.sort_by(|x, y| {
+        x.upper
+            .partial_cmp(&y.upper)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     let mut out: Vec<ClassicBucket> = Vec::with_capacity(b.len());
     for x in b.iter() {
         match out.last_mut() {
@@ -200,24 +201,28 @@ fn bucket_quantile(q: f64, mut b: Vec<ClassicBucket>) -> (f64, bool) {
     if q > 1.0 {
         return (f64::INFINITY, false);
     }
-    b.sort_by(|x, y| x.upper.partial_cmp(&y.upper).unwrap_or(std::cmp::Ordering::Equal));
+    b.sort_by(|x, y| {
+        x.upper
+            .partial_cmp(&y.upper)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     if b.last().is_none_or(|x| x.upper != f64::INFINITY) {
         return (f64::NAN, false);
     }
     sort_coalesce(&mut b);
     let mut forced = false;
     let mut prev = b[0].count;
-    for i in 1..b.len() {
-        let curr = b[i].count;
+    for x in b.iter_mut().skip(1) {
+        let curr = x.count;
         if curr == prev {
             continue;
         }
         if almost_equal(prev, curr, 1e-12) {
-            b[i].count = prev;
+            x.count = prev;
             continue;
         }
         if curr < prev {
-            b[i].count = prev;
+            x.count = prev;
             forced = true;
             continue;
         }
@@ -251,7 +256,13 @@ fn bucket_quantile(q: f64, mut b: Vec<ClassicBucket>) -> (f64, bool) {
 }
 
 /// Native-histogram quantile.
-pub fn histogram_quantile_native(q: f64, h: &FloatHistogram, metric: &str, pos: PosRange, annos: &mut Annotations) -> f64 {
+pub fn histogram_quantile_native(
+    q: f64,
+    h: &FloatHistogram,
+    metric: &str,
+    pos: PosRange,
+    annos: &mut Annotations,
+) -> f64 {
     if q < 0.0 {
         return f64::NEG_INFINITY;
     }
@@ -263,7 +274,11 @@ pub fn histogram_quantile_native(q: f64, h: &FloatHistogram, metric: &str, pos: 
     }
     let mut buckets = hist::all_buckets(h);
     let forward = h.sum.is_nan() || q < 0.5;
-    let mut rank = if forward { q * h.count } else { (1.0 - q) * h.count };
+    let mut rank = if forward {
+        q * h.count
+    } else {
+        (1.0 - q) * h.count
+    };
     if !forward {
         buckets.reverse();
     }
@@ -339,7 +354,14 @@ pub fn histogram_quantile_native(q: f64, h: &FloatHistogram, metric: &str, pos: 
 }
 
 /// Native-histogram fraction of observations in `[lower, upper]`.
-pub fn histogram_fraction_native(lower: f64, upper: f64, h: &FloatHistogram, metric: &str, pos: PosRange, annos: &mut Annotations) -> f64 {
+pub fn histogram_fraction_native(
+    lower: f64,
+    upper: f64,
+    h: &FloatHistogram,
+    metric: &str,
+    pos: PosRange,
+    annos: &mut Annotations,
+) -> f64 {
     if h.count == 0.0 || lower.is_nan() || upper.is_nan() {
         return f64::NAN;
     }
@@ -424,7 +446,11 @@ pub fn histogram_fraction_native(lower: f64, upper: f64, h: &FloatHistogram, met
 }
 
 fn bucket_fraction(lower: f64, upper: f64, mut b: Vec<ClassicBucket>) -> f64 {
-    b.sort_by(|x, y| x.upper.partial_cmp(&y.upper).unwrap_or(std::cmp::Ordering::Equal));
+    b.sort_by(|x, y| {
+        x.upper
+            .partial_cmp(&y.upper)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     if b.last().is_none_or(|x| x.upper != f64::INFINITY) {
         return f64::NAN;
     }
@@ -490,7 +516,12 @@ fn bucket_fraction(lower: f64, upper: f64, mut b: Vec<ClassicBucket>) -> f64 {
 }
 
 /// `histogram_quantile(q, v)`
-pub fn histogram_quantile(vals: &[Vector], _: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn histogram_quantile(
+    vals: &[Vector],
+    _: Option<&Series>,
+    args: &[Expr],
+    enh: &mut Helper,
+) -> R {
     if vals.len() < 2 || vals[0].is_empty() {
         return Ok(());
     }
@@ -538,7 +569,12 @@ pub fn histogram_quantile(vals: &[Vector], _: Option<&Series>, args: &[Expr], en
 }
 
 /// `histogram_fraction(lower, upper, v)`
-pub fn histogram_fraction(vals: &[Vector], _: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn histogram_fraction(
+    vals: &[Vector],
+    _: Option<&Series>,
+    args: &[Expr],
+    enh: &mut Helper,
+) -> R {
     if vals.len() < 3 || vals[0].is_empty() || vals[1].is_empty() {
         return Ok(());
     }

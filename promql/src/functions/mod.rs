@@ -6,19 +6,18 @@
 //! [`Helper`] that carries the step's timestamp and collects the output and annotations.
 
 pub mod hist;
+mod histograms;
 pub mod kahan;
 mod over_time;
 mod rate;
-mod histograms;
 mod simple;
 
-use chunkenc::FloatHistogram;
 use tsdb_index::Labels;
 
 use crate::ast::{Expr, PosRange};
 use crate::engine::annotations::Annotations;
 use crate::engine::EngineError;
-use crate::value::{FPoint, Series, Vector};
+use crate::value::{Series, Vector};
 
 pub use rate::{extend_floats, interpolate, interpolate_histograms};
 
@@ -230,14 +229,4 @@ pub(crate) fn metric_name(l: &Labels) -> &str {
 /// A scalar argument value (0 when absent).
 pub(crate) fn scalar_arg(vals: &[Vector], i: usize) -> f64 {
     vals.get(i).and_then(|v| v.first()).map_or(0.0, |s| s.f)
-}
-
-/// Clones a float histogram out of an `Arc`.
-pub(crate) fn own(h: &FloatHistogram) -> FloatHistogram {
-    h.clone()
-}
-
-/// Points helper: value at the index.
-pub(crate) fn fvals(p: &[FPoint]) -> impl Iterator<Item = f64> + '_ {
-    p.iter().map(|x| x.f)
 }

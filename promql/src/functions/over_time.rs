@@ -72,8 +72,10 @@ fn hist_sum(s: &Series, args: &[Expr], enh: &mut Helper, mean: bool) -> R {
 pub fn avg_over_time(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
     let s = series(m);
     if !s.floats.is_empty() && !s.histograms.is_empty() {
-        enh.annos
-            .add(anno::mixed_floats_histograms(metric_name(&s.metric), args[0].pos()));
+        enh.annos.add(anno::mixed_floats_histograms(
+            metric_name(&s.metric),
+            args[0].pos(),
+        ));
         return Ok(());
     }
     if s.floats.is_empty() {
@@ -113,8 +115,10 @@ pub fn avg_over_time(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut 
 pub fn sum_over_time(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
     let s = series(m);
     if !s.floats.is_empty() && !s.histograms.is_empty() {
-        enh.annos
-            .add(anno::mixed_floats_histograms(metric_name(&s.metric), args[0].pos()));
+        enh.annos.add(anno::mixed_floats_histograms(
+            metric_name(&s.metric),
+            args[0].pos(),
+        ));
         return Ok(());
     }
     if s.floats.is_empty() {
@@ -242,7 +246,12 @@ pub fn ts_of_min_over_time(_: &[Vector], m: Option<&Series>, args: &[Expr], enh:
 }
 
 /// `quantile_over_time(q, m)`
-pub fn quantile_over_time(vals: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn quantile_over_time(
+    vals: &[Vector],
+    m: Option<&Series>,
+    args: &[Expr],
+    enh: &mut Helper,
+) -> R {
     let s = series(m);
     if vals.is_empty() || vals[0].is_empty() || s.floats.is_empty() {
         return Ok(());

@@ -30,7 +30,8 @@ fn push_h(enh: &mut Helper, h: FloatHistogram) {
 }
 
 fn range(enh: &Helper) -> RangeArg {
-    enh.range.expect("range-vector function without range information")
+    enh.range
+        .expect("range-vector function without range information")
 }
 
 /// Linear interpolation between two points at `t`; for counters, a decrease is a reset.
@@ -180,7 +181,13 @@ fn extended_rate(s: &Series, enh: &mut Helper, is_counter: bool, is_rate: bool) 
     Ok(())
 }
 
-fn extended_histogram_rate(s: &Series, args: &[Expr], enh: &mut Helper, is_counter: bool, is_rate: bool) -> R {
+fn extended_histogram_rate(
+    s: &Series,
+    args: &[Expr],
+    enh: &mut Helper,
+    is_counter: bool,
+    is_rate: bool,
+) -> R {
     let ra = range(enh);
     let pos = args[0].pos();
     let name = metric_name(&s.metric).to_string();
@@ -189,7 +196,9 @@ fn extended_histogram_rate(s: &Series, args: &[Expr], enh: &mut Helper, is_count
     let range_start = enh.ts - (ra.range_ms + ra.offset_ms);
     let range_end = enh.ts - ra.offset_ms;
     let smoothed = ra.smoothed;
-    let mut first = h[..last].partition_point(|p| p.t <= range_start).saturating_sub(1);
+    let first = h[..last]
+        .partition_point(|p| p.t <= range_start)
+        .saturating_sub(1);
     if smoothed {
         last = h[..last].partition_point(|p| p.t < range_end);
     }
@@ -208,12 +217,30 @@ fn extended_histogram_rate(s: &Series, args: &[Expr], enh: &mut Helper, is_count
     }
     let mut annos = Annotations::new();
     let left = if smoothed && h[first].t < range_start && first + 1 < h.len() {
-        interpolate_histograms(&h[first].h, h[first].t, &h[first + 1].h, h[first + 1].t, range_start, is_counter, &mut annos, pos)
+        interpolate_histograms(
+            &h[first].h,
+            h[first].t,
+            &h[first + 1].h,
+            h[first + 1].t,
+            range_start,
+            is_counter,
+            &mut annos,
+            pos,
+        )
     } else {
         Ok((*h[first].h).clone())
     };
     let right = if smoothed && last > 0 && h[last].t > range_end {
-        interpolate_histograms(&h[last - 1].h, h[last - 1].t, &h[last].h, h[last].t, range_end, is_counter, &mut annos, pos)
+        interpolate_histograms(
+            &h[last - 1].h,
+            h[last - 1].t,
+            &h[last].h,
+            h[last].t,
+            range_end,
+            is_counter,
+            &mut annos,
+            pos,
+        )
     } else {
         Ok((*h[last].h).clone())
     };
@@ -247,7 +274,7 @@ fn extended_histogram_rate(s: &Series, args: &[Expr], enh: &mut Helper, is_count
         let l = last as i64 - 1;
         let mut correction: Option<FloatHistogram> = None;
         if f0 as i64 <= l + 1 {
-            let mut add_corr = |c: &FloatHistogram, correction: &mut Option<FloatHistogram>| -> bool {
+            let add_corr = |c: &FloatHistogram, correction: &mut Option<FloatHistogram>| -> bool {
                 match correction {
                     None => {
                         *correction = Some(c.clone());
@@ -369,7 +396,13 @@ fn histogram_rate(
     Some(h)
 }
 
-fn extrapolated_rate(m: Option<&Series>, args: &[Expr], enh: &mut Helper, is_counter: bool, is_rate: bool) -> R {
+fn extrapolated_rate(
+    m: Option<&Series>,
+    args: &[Expr],
+    enh: &mut Helper,
+    is_counter: bool,
+    is_rate: bool,
+) -> R {
     let s = m.expect("range function without range");
     let ra = range(enh);
     let pos = args[0].pos();
@@ -403,7 +436,13 @@ fn extrapolated_rate(m: Option<&Series>, args: &[Expr], enh: &mut Helper, is_cou
         last_t = s.histograms[n_minus_one].t;
         if s.histograms.len() > 1 {
             let mut annos = Annotations::new();
-            let r = histogram_rate(&s.histograms, is_counter, metric_name(&s.metric), pos, &mut annos);
+            let r = histogram_rate(
+                &s.histograms,
+                is_counter,
+                metric_name(&s.metric),
+                pos,
+                &mut annos,
+            );
             enh.annos.merge(annos);
             match r {
                 None => return Ok(()),
@@ -706,7 +745,12 @@ fn pick_first(s: &Series, enh: &Helper) -> Option<(usize, usize)> {
 }
 
 /// Merged walk over floats and histograms in time order.
-fn walk_merged(s: &Series, ff: usize, fh: usize, mut f: impl FnMut(Option<f64>, Option<&FloatHistogram>)) {
+fn walk_merged(
+    s: &Series,
+    ff: usize,
+    fh: usize,
+    mut f: impl FnMut(Option<f64>, Option<&FloatHistogram>),
+) {
     let (mut i, mut j) = (ff, fh);
     while i < s.floats.len() || j < s.histograms.len() {
         if j >= s.histograms.len() || (i < s.floats.len() && s.floats[i].t < s.histograms[j].t) {
@@ -786,7 +830,12 @@ pub fn changes(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -
 }
 
 /// `double_exponential_smoothing(m, sf, tf)`
-pub fn double_exponential_smoothing(vals: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn double_exponential_smoothing(
+    vals: &[Vector],
+    m: Option<&Series>,
+    args: &[Expr],
+    enh: &mut Helper,
+) -> R {
     let s = m.expect("range function without range");
     if vals.len() < 2 || vals[0].is_empty() || vals[1].is_empty() {
         return Ok(());
@@ -817,7 +866,11 @@ pub fn double_exponential_smoothing(vals: &[Vector], m: Option<&Series>, args: &
     let mut b = s.floats[1].f - s.floats[0].f;
     for i in 1..l {
         let x = sf * s.floats[i].f;
-        b = if i - 1 == 0 { b } else { tf * (s1 - s0) + (1.0 - tf) * b };
+        b = if i - 1 == 0 {
+            b
+        } else {
+            tf * (s1 - s0) + (1.0 - tf) * b
+        };
         let y = (1.0 - sf) * (s1 + b);
         s0 = s1;
         s1 = x + y;

@@ -66,8 +66,11 @@ math_fn! {
 
 /// `time()`
 pub fn time(_: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
-    enh.out
-        .push(Sample::float(Labels::empty(), enh.ts, enh.ts as f64 / 1000.0));
+    enh.out.push(Sample::float(
+        Labels::empty(),
+        enh.ts,
+        enh.ts as f64 / 1000.0,
+    ));
     Ok(())
 }
 
@@ -279,7 +282,12 @@ pub fn sort_by_label(vals: &[Vector], _: Option<&Series>, args: &[Expr], enh: &m
 }
 
 /// `sort_by_label_desc(v, labels...)`
-pub fn sort_by_label_desc(vals: &[Vector], _: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn sort_by_label_desc(
+    vals: &[Vector],
+    _: Option<&Series>,
+    args: &[Expr],
+    enh: &mut Helper,
+) -> R {
     sort_by_label_impl(vals, args, enh, true)
 }
 
@@ -400,7 +408,10 @@ mod tests {
     #[test]
     fn dates() {
         let p = parts(1_136_239_445); // 2006-01-02T22:04:05Z, a Monday.
-        assert_eq!((p.year, p.month, p.day, p.hour, p.minute), (2006, 1, 2, 22, 4));
+        assert_eq!(
+            (p.year, p.month, p.day, p.hour, p.minute),
+            (2006, 1, 2, 22, 4)
+        );
         assert_eq!(p.weekday, 1);
         assert_eq!(p.yday, 2);
         assert_eq!(days_in(2024, 2), 29);

@@ -5,7 +5,9 @@
 mod runner;
 pub mod series;
 
-pub use runner::{float_eq, run_file, run_script, test_engine_opts, CaseOutcome, FailureKind, FileReport, Hooks};
+pub use runner::{
+    float_eq, run_file, run_script, test_engine_opts, CaseOutcome, FailureKind, FileReport, Hooks,
+};
 
 use tsdb_index::Labels;
 
@@ -214,7 +216,13 @@ fn parse_scalar(s: &str) -> Option<f64> {
         return Some(if neg { -v } else { v });
     }
     match body.to_ascii_lowercase().as_str() {
-        "inf" | "infinity" => return Some(if neg { f64::NEG_INFINITY } else { f64::INFINITY }),
+        "inf" | "infinity" => {
+            return Some(if neg {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            })
+        }
         "nan" => return Some(f64::NAN),
         _ => {}
     }
@@ -249,7 +257,11 @@ pub fn parse_script(text: &str) -> Result<Vec<Command>, TestParseError> {
             i += 1;
             continue;
         }
-        let first = l.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+        let first = l
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         if first == "clear" {
             cmds.push(Command::Clear);
             i += 1;
@@ -277,8 +289,11 @@ fn parse_load(lines: &[String], i: usize) -> Result<(LoadCmd, usize), TestParseE
         "load_with_nhcb" => true,
         _ => return Err(perr(i + 1, format!("invalid load command {header:?}"))),
     };
-    let iv = parts.next().ok_or_else(|| perr(i + 1, "missing load interval"))?;
-    let interval = parse_duration(iv, false).ok_or_else(|| perr(i + 1, format!("invalid interval {iv:?}")))?;
+    let iv = parts
+        .next()
+        .ok_or_else(|| perr(i + 1, "missing load interval"))?;
+    let interval =
+        parse_duration(iv, false).ok_or_else(|| perr(i + 1, format!("invalid interval {iv:?}")))?;
     let mut series: Vec<SeriesDef> = Vec::new();
     let mut j = i + 1;
     let mut pending_st: Option<(Labels, Vec<Option<i64>>)> = None;
@@ -346,7 +361,10 @@ fn parse_st_values(s: &str, line: usize) -> Result<Vec<Option<i64>>, TestParseEr
         let mut ok = false;
         for k in 1..b.len() {
             if b[k] == b'+' || b[k] == b'-' {
-                if let (Some(a), Some(d)) = (parse_duration(&base[..k], true), parse_duration(&base[k + 1..], false)) {
+                if let (Some(a), Some(d)) = (
+                    parse_duration(&base[..k], true),
+                    parse_duration(&base[k + 1..], false),
+                ) {
                     let d = if b[k] == b'-' { -d } else { d };
                     for m in 0..=n as i64 {
                         out.push(Some(a + m * d));
@@ -364,7 +382,9 @@ fn parse_st_values(s: &str, line: usize) -> Result<Vec<Option<i64>>, TestParseEr
 }
 
 fn parse_match(rest: Option<&str>, line: usize) -> Result<MsgMatch, TestParseError> {
-    let Some(r) = rest else { return Ok(MsgMatch::Any) };
+    let Some(r) = rest else {
+        return Ok(MsgMatch::Any);
+    };
     let r = r.trim();
     if r.is_empty() {
         return Ok(MsgMatch::Any);
@@ -381,7 +401,9 @@ fn parse_match(rest: Option<&str>, line: usize) -> Result<MsgMatch, TestParseErr
 fn parse_eval(lines: &[String], i: usize) -> Result<(EvalCmd, usize), TestParseError> {
     let header = lines[i].as_str();
     let line = i + 1;
-    let (kw, rest) = header.split_once(char::is_whitespace).ok_or_else(|| perr(line, "invalid eval"))?;
+    let (kw, rest) = header
+        .split_once(char::is_whitespace)
+        .ok_or_else(|| perr(line, "invalid eval"))?;
     let rest = rest.trim();
     let modifier = match kw {
         "eval" => None,
@@ -393,22 +415,35 @@ fn parse_eval(lines: &[String], i: usize) -> Result<(EvalCmd, usize), TestParseE
     };
     let (kind, expr) = if let Some(r) = rest.strip_prefix("instant") {
         let r = r.trim_start();
-        let r = r.strip_prefix("at").ok_or_else(|| perr(line, "missing 'at' in instant eval"))?;
+        let r = r
+            .strip_prefix("at")
+            .ok_or_else(|| perr(line, "missing 'at' in instant eval"))?;
         let r = r.trim_start();
-        let (t, e) = r.split_once(char::is_whitespace).ok_or_else(|| perr(line, "missing expression"))?;
-        (EvalKind::Instant(parse_time(t, line)?), e.trim().to_string())
+        let (t, e) = r
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| perr(line, "missing expression"))?;
+        (
+            EvalKind::Instant(parse_time(t, line)?),
+            e.trim().to_string(),
+        )
     } else if let Some(r) = rest.strip_prefix("range") {
         if modifier == Some(ExpectKind::Ordered) {
             return Err(perr(line, "eval_ordered is only valid for instant queries"));
         }
         let re = regex::Regex::new(r"^\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+?)\s+(.+)$")
             .expect("static regex");
-        let caps = re.captures(r).ok_or_else(|| perr(line, "invalid range eval"))?;
+        let caps = re
+            .captures(r)
+            .ok_or_else(|| perr(line, "invalid range eval"))?;
         let start = parse_time(caps[1].trim(), line)?;
         let end = parse_time(caps[2].trim(), line)?;
-        let step = parse_duration(caps[3].trim(), false).ok_or_else(|| perr(line, "invalid step"))?;
+        let step =
+            parse_duration(caps[3].trim(), false).ok_or_else(|| perr(line, "invalid step"))?;
         if end < start {
-            return Err(perr(line, "invalid test definition, end timestamp is before start timestamp"));
+            return Err(perr(
+                line,
+                "invalid test definition, end timestamp is before start timestamp",
+            ));
         }
         let expr = caps[4].trim().to_string();
         (EvalKind::Range { start, end, step }, expr)
@@ -448,7 +483,8 @@ fn parse_eval(lines: &[String], i: usize) -> Result<(EvalCmd, usize), TestParseE
                 continue;
             }
             if let Some(sv) = r.strip_prefix("string") {
-                let v = series::unquote(sv.trim()).ok_or_else(|| perr(ln, "invalid expect string"))?;
+                let v =
+                    series::unquote(sv.trim()).ok_or_else(|| perr(ln, "invalid expect string"))?;
                 cmd.string = Some(v);
                 continue;
             }
@@ -470,12 +506,14 @@ fn parse_eval(lines: &[String], i: usize) -> Result<(EvalCmd, usize), TestParseE
         }
         if let Some(m) = l.strip_prefix("expected_fail_message") {
             cmd.expects.retain(|e| e.0 != ExpectKind::Fail);
-            cmd.expects.push((ExpectKind::Fail, MsgMatch::Exact(m.trim().to_string())));
+            cmd.expects
+                .push((ExpectKind::Fail, MsgMatch::Exact(m.trim().to_string())));
             break;
         }
         if let Some(m) = l.strip_prefix("expected_fail_regexp") {
             cmd.expects.retain(|e| e.0 != ExpectKind::Fail);
-            cmd.expects.push((ExpectKind::Fail, MsgMatch::Regex(m.trim().to_string())));
+            cmd.expects
+                .push((ExpectKind::Fail, MsgMatch::Regex(m.trim().to_string())));
             break;
         }
         if let Some(v) = parse_scalar(l) {
@@ -485,8 +523,14 @@ fn parse_eval(lines: &[String], i: usize) -> Result<(EvalCmd, usize), TestParseE
         let (desc, vals) = split_series(l);
         let labels = parse_labels(desc, ln)?;
         let values = parse_values(vals, ln)?;
-        if matches!(cmd.kind, EvalKind::Instant(_)) && cmd.range_vector.is_none() && values.len() != 1 {
-            return Err(perr(ln, "expecting multiple values in instant evaluation not allowed"));
+        if matches!(cmd.kind, EvalKind::Instant(_))
+            && cmd.range_vector.is_none()
+            && values.len() != 1
+        {
+            return Err(perr(
+                ln,
+                "expecting multiple values in instant evaluation not allowed",
+            ));
         }
         pos += 1;
         cmd.series.push(SeriesDef {
@@ -536,7 +580,14 @@ mod tests {
         let c = parse_script(s).unwrap();
         assert_eq!(c.len(), 3);
         let Command::Eval(e) = &c[2] else { panic!() };
-        assert_eq!(e.kind, EvalKind::Range { start: 0, end: 600_000, step: 300_000 });
+        assert_eq!(
+            e.kind,
+            EvalKind::Range {
+                start: 0,
+                end: 600_000,
+                step: 300_000
+            }
+        );
         assert_eq!(e.expr, "a");
     }
 }

@@ -163,7 +163,9 @@ fn load(storage: &mut TestStorage, l: &LoadCmd) -> Result<(), String> {
             let value = match v {
                 SeriesValue::Omitted => continue,
                 SeriesValue::Float(f) => StoredValue::Float(*f),
-                SeriesValue::Histogram { h, .. } => StoredValue::Histogram(std::sync::Arc::new(h.clone())),
+                SeriesValue::Histogram { h, .. } => {
+                    StoredValue::Histogram(std::sync::Arc::new(h.clone()))
+                }
             };
             storage
                 .append(s.labels.clone(), StoredSample { t, st, v: value })
@@ -186,7 +188,9 @@ fn load_nhcb(storage: &mut TestStorage, l: &LoadCmd) -> Result<(), String> {
     let mut groups: HashMap<(Labels, i64), Acc> = HashMap::new();
     let mut order: Vec<(Labels, i64)> = Vec::new();
     for s in &l.series {
-        let Some(name) = s.labels.metric_name() else { continue };
+        let Some(name) = s.labels.metric_name() else {
+            continue;
+        };
         let (base, kind) = if let Some(b) = name.strip_suffix("_bucket") {
             (b, 0)
         } else if let Some(b) = name.strip_suffix("_count") {
@@ -229,7 +233,7 @@ fn load_nhcb(storage: &mut TestStorage, l: &LoadCmd) -> Result<(), String> {
             }
         }
     }
-    order.sort_by(|a, b| a.1.cmp(&b.1));
+    order.sort_by_key(|a| a.1);
     for key in order {
         let acc = &groups[&key];
         if acc.buckets.is_empty() {
@@ -294,7 +298,12 @@ fn msg_matches(m: &MsgMatch, s: &str) -> bool {
     }
 }
 
-fn run_eval(engine: &Engine, storage: &TestStorage, cmd: &EvalCmd, hooks: &Hooks) -> Result<(), Fail> {
+fn run_eval(
+    engine: &Engine,
+    storage: &TestStorage,
+    cmd: &EvalCmd,
+    hooks: &Hooks,
+) -> Result<(), Fail> {
     let expr = (hooks.parse)(&cmd.expr).map_err(|e| (FailureKind::QueryParse, e))?;
     match cmd.kind {
         EvalKind::Range { start, end, step } => {
@@ -307,19 +316,37 @@ fn run_eval(engine: &Engine, storage: &TestStorage, cmd: &EvalCmd, hooks: &Hooks
             compare(cmd, &v, Some((start, end, step)))
         }
         EvalKind::Instant(t) => {
-            run_instant(engine, storage, cmd, &cmd.expr, &expr, t, FailureKind::Mismatch)?;
+            run_instant(
+                engine,
+                storage,
+                cmd,
+                &cmd.expr,
+                &expr,
+                t,
+                FailureKind::Mismatch,
+            )?;
             if let Some(print) = hooks.print {
                 if let Some(variant) = at_variant(&expr, t) {
                     let text = print(&variant);
-                    let reparsed = (hooks.parse)(&text).map_err(|e| (FailureKind::AtVariant, format!("reparse of {text:?}: {e}")))?;
+                    let reparsed = (hooks.parse)(&text).map_err(|e| {
+                        (FailureKind::AtVariant, format!("reparse of {text:?}: {e}"))
+                    })?;
                     let times: Vec<i64> = if t == 0 {
                         vec![-1000, 0, 1000]
                     } else {
                         vec![-10 * t, 0, t / 5, t, 10 * t]
                     };
                     for et in times {
-                        run_instant(engine, storage, cmd, &text, &reparsed, et, FailureKind::AtVariant)
-                            .map_err(|(k, m)| (k, format!("@ variant {text:?} at {et}: {m}")))?;
+                        run_instant(
+                            engine,
+                            storage,
+                            cmd,
+                            &text,
+                            &reparsed,
+                            et,
+                            FailureKind::AtVariant,
+                        )
+                        .map_err(|(k, m)| (k, format!("@ variant {text:?} at {et}: {m}")))?;
                     }
                 }
             }
@@ -337,7 +364,10 @@ fn check_error(cmd: &EvalCmd, v: Result<Value, EngineError>) -> Result<Option<Va
                 if msg_matches(m, &text) {
                     return Ok(None);
                 }
-                return Err((FailureKind::Error, format!("error {text:?} does not match {m:?}")));
+                return Err((
+                    FailureKind::Error,
+                    format!("error {text:?} does not match {m:?}"),
+                ));
             }
             Err((fail_kind(&e), format!("unexpected error: {e}")))
         }
@@ -353,28 +383,41 @@ fn check_error(cmd: &EvalCmd, v: Result<Value, EngineError>) -> Result<Option<Va
 fn check_annotations(cmd: &EvalCmd, query: &str, annos: &Annotations) -> Result<(), Fail> {
     let warnings = annos.warnings(query);
     let infos = annos.infos(query);
-    let check = |kind: ExpectKind, no: ExpectKind, actual: &[String], what: &str| -> Result<(), Fail> {
-        let exp = expects(cmd, kind);
-        if !exp.is_empty() {
-            if actual.is_empty() {
-                return Err((FailureKind::Annotations, format!("expected {what} annotations but none were found")));
-            }
-            for e in &exp {
-                if !actual.iter().any(|a| msg_matches(e, a)) {
-                    return Err((FailureKind::Annotations, format!("expected {what} {e:?} not found in {actual:?}")));
+    let check =
+        |kind: ExpectKind, no: ExpectKind, actual: &[String], what: &str| -> Result<(), Fail> {
+            let exp = expects(cmd, kind);
+            if !exp.is_empty() {
+                if actual.is_empty() {
+                    return Err((
+                        FailureKind::Annotations,
+                        format!("expected {what} annotations but none were found"),
+                    ));
+                }
+                for e in &exp {
+                    if !actual.iter().any(|a| msg_matches(e, a)) {
+                        return Err((
+                            FailureKind::Annotations,
+                            format!("expected {what} {e:?} not found in {actual:?}"),
+                        ));
+                    }
+                }
+                for a in actual {
+                    if !exp.iter().any(|e| msg_matches(e, a)) {
+                        return Err((
+                            FailureKind::Annotations,
+                            format!("unexpected {what} annotation {a:?}"),
+                        ));
+                    }
                 }
             }
-            for a in actual {
-                if !exp.iter().any(|e| msg_matches(e, a)) {
-                    return Err((FailureKind::Annotations, format!("unexpected {what} annotation {a:?}")));
-                }
+            if !expects(cmd, no).is_empty() && !actual.is_empty() {
+                return Err((
+                    FailureKind::Annotations,
+                    format!("unexpected {what} annotations: {actual:?}"),
+                ));
             }
-        }
-        if !expects(cmd, no).is_empty() && !actual.is_empty() {
-            return Err((FailureKind::Annotations, format!("unexpected {what} annotations: {actual:?}")));
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     check(ExpectKind::Warn, ExpectKind::NoWarn, &warnings, "warn")?;
     check(ExpectKind::Info, ExpectKind::NoInfo, &infos, "info")?;
     let _ = AnnotationKind::Warning;
@@ -410,13 +453,21 @@ fn run_instant(
     let m = match rr.value {
         Err(e) => return Err((FailureKind::RangeMode, format!("range mode error: {e}"))),
         Ok(Value::Matrix(m)) => m,
-        Ok(other) => return Err((FailureKind::RangeMode, format!("range mode returned {}", other.type_name()))),
+        Ok(other) => {
+            return Err((
+                FailureKind::RangeMode,
+                format!("range mode returned {}", other.type_name()),
+            ))
+        }
     };
     if !expects(cmd, ExpectKind::Ordered).is_empty() {
         return Ok(());
     }
     if m.windows(2).any(|w| w[0].metric > w[1].metric) {
-        return Err((FailureKind::RangeMode, "range mode result not sorted".into()));
+        return Err((
+            FailureKind::RangeMode,
+            "range mode result not sorted".into(),
+        ));
     }
     let mut vec = Vec::new();
     for s in &m {
@@ -441,7 +492,8 @@ fn run_instant(
     } else {
         Value::Vector(vec)
     };
-    compare(cmd, &as_value, None).map_err(|(_, m)| (FailureKind::RangeMode, format!("range mode: {m}")))
+    compare(cmd, &as_value, None)
+        .map_err(|(_, m)| (FailureKind::RangeMode, format!("range mode: {m}")))
 }
 
 /// `almost.Equal` with ε = 1e-6, staleness-aware.
@@ -485,7 +537,10 @@ fn hist_eq(exp: &FloatHistogram, explicit: bool, got: &FloatHistogram) -> bool {
         return false;
     }
     let same = |x: Vec<(i32, f64)>, y: Vec<(i32, f64)>| {
-        x.len() == y.len() && x.iter().zip(&y).all(|(p, q)| p.0 == q.0 && float_eq(p.1, q.1))
+        x.len() == y.len()
+            && x.iter()
+                .zip(&y)
+                .all(|(p, q)| p.0 == q.0 && float_eq(p.1, q.1))
     };
     same(
         hist::indexed(&a.positive_spans, &a.positive_buckets),
@@ -499,7 +554,8 @@ fn hist_eq(exp: &FloatHistogram, explicit: bool, got: &FloatHistogram) -> bool {
 fn compare(cmd: &EvalCmd, v: &Value, range: Option<(i64, i64, i64)>) -> Result<(), Fail> {
     let mm = |m: String| Err((FailureKind::Mismatch, m));
     let ordered = !expects(cmd, ExpectKind::Ordered).is_empty();
-    let expected: HashMap<&Labels, &super::SeriesDef> = cmd.series.iter().map(|s| (&s.labels, s)).collect();
+    let expected: HashMap<&Labels, &super::SeriesDef> =
+        cmd.series.iter().map(|s| (&s.labels, s)).collect();
     match v {
         Value::String { v, .. } => match &cmd.string {
             Some(e) if e == v => Ok(()),
@@ -518,15 +574,26 @@ fn compare(cmd: &EvalCmd, v: &Value, range: Option<(i64, i64, i64)>) -> Result<(
             let mut seen = 0;
             for (pos, s) in vec.iter().enumerate() {
                 let Some(exp) = expected.get(&s.metric) else {
-                    return mm(format!("unexpected metric {} in result, has value {}", s.metric, s.f));
+                    return mm(format!(
+                        "unexpected metric {} in result, has value {}",
+                        s.metric, s.f
+                    ));
                 };
                 if ordered && exp.position != pos + 1 {
-                    return mm(format!("expected {} at position {}, got {}", s.metric, exp.position, pos + 1));
+                    return mm(format!(
+                        "expected {} at position {}, got {}",
+                        s.metric,
+                        exp.position,
+                        pos + 1
+                    ));
                 }
                 match (exp.values.first(), &s.h) {
                     (Some(SeriesValue::Histogram { h, hint_explicit }), Some(got)) => {
                         if !hist_eq(h, *hint_explicit, got) {
-                            return mm(format!("histogram mismatch for {}: expected {h:?}, got {got:?}", s.metric));
+                            return mm(format!(
+                                "histogram mismatch for {}: expected {h:?}, got {got:?}",
+                                s.metric
+                            ));
                         }
                     }
                     (Some(SeriesValue::Float(f)), None) => {
@@ -534,7 +601,12 @@ fn compare(cmd: &EvalCmd, v: &Value, range: Option<(i64, i64, i64)>) -> Result<(
                             return mm(format!("expected {f} for {}, got {}", s.metric, s.f));
                         }
                     }
-                    (e, g) => return mm(format!("type mismatch for {}: expected {e:?}, got {g:?} / {}", s.metric, s.f)),
+                    (e, g) => {
+                        return mm(format!(
+                            "type mismatch for {}: expected {e:?}, got {g:?} / {}",
+                            s.metric, s.f
+                        ))
+                    }
                 }
                 seen += 1;
             }
@@ -566,12 +638,18 @@ fn compare(cmd: &EvalCmd, v: &Value, range: Option<(i64, i64, i64)>) -> Result<(
                 for (i, v) in exp.values.iter().enumerate() {
                     let t = start + i as i64 * step;
                     if t > end {
-                        return mm(format!("expected {} points for {}, but the time range cannot return this many", exp.values.len(), s.metric));
+                        return mm(format!(
+                            "expected {} points for {}, but the time range cannot return this many",
+                            exp.values.len(),
+                            s.metric
+                        ));
                     }
                     match v {
                         SeriesValue::Omitted => {}
                         SeriesValue::Float(f) => ef.push((t, *f)),
-                        SeriesValue::Histogram { h, hint_explicit } => eh.push((t, h, *hint_explicit)),
+                        SeriesValue::Histogram { h, hint_explicit } => {
+                            eh.push((t, h, *hint_explicit))
+                        }
                     }
                 }
                 if ef.len() != s.floats.len() || eh.len() != s.histograms.len() {
@@ -587,7 +665,10 @@ fn compare(cmd: &EvalCmd, v: &Value, range: Option<(i64, i64, i64)>) -> Result<(
                 }
                 for (e, g) in ef.iter().zip(&s.floats) {
                     if e.0 != g.t || !float_eq(e.1, g.f) {
-                        return mm(format!("{}: expected {}@{}, got {}@{}", s.metric, e.1, e.0, g.f, g.t));
+                        return mm(format!(
+                            "{}: expected {}@{}, got {}@{}",
+                            s.metric, e.1, e.0, g.f, g.t
+                        ));
                     }
                 }
                 for (e, g) in eh.iter().zip(&s.histograms) {

@@ -217,7 +217,10 @@ fn read_token(s: &str, i: usize, line: usize) -> Result<(String, usize), TestPar
         j += 1;
     }
     if j == i {
-        return Err(err(line, format!("unexpected character in label set at {:?}", &s[i..])));
+        return Err(err(
+            line,
+            format!("unexpected character in label set at {:?}", &s[i..]),
+        ));
     }
     Ok((s[i..j].to_string(), j))
 }
@@ -231,7 +234,13 @@ pub fn parse_number(s: &str) -> Option<f64> {
     let unsigned = t.trim_start_matches(['+', '-']);
     let neg = t.starts_with('-');
     match unsigned.to_ascii_lowercase().as_str() {
-        "inf" | "infinity" => return Some(if neg { f64::NEG_INFINITY } else { f64::INFINITY }),
+        "inf" | "infinity" => {
+            return Some(if neg {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            })
+        }
         "nan" => return Some(f64::from_bits(crate::value::NORMAL_NAN_BITS)),
         _ => {}
     }
@@ -328,7 +337,8 @@ pub fn parse_values(s: &str, line: usize) -> Result<Vec<SeriesValue>, TestParseE
         let mut done = false;
         for i in 1..bb.len() {
             if (bb[i] == b'+' || bb[i] == b'-') && !matches!(bb[i - 1], b'e' | b'E') {
-                if let (Some(a), Some(d)) = (parse_number(&base[..i]), parse_number(&base[i + 1..])) {
+                if let (Some(a), Some(d)) = (parse_number(&base[..i]), parse_number(&base[i + 1..]))
+                {
                     let d = if bb[i] == b'-' { -d } else { d };
                     let mut v = a;
                     out.push(SeriesValue::Float(v));
@@ -348,7 +358,11 @@ pub fn parse_values(s: &str, line: usize) -> Result<Vec<SeriesValue>, TestParseE
     Ok(out)
 }
 
-fn parse_histogram_item(tok: &str, line: usize, out: &mut Vec<SeriesValue>) -> Result<(), TestParseError> {
+fn parse_histogram_item(
+    tok: &str,
+    line: usize,
+    out: &mut Vec<SeriesValue>,
+) -> Result<(), TestParseError> {
     let end = tok
         .find("}}")
         .ok_or_else(|| err(line, "unterminated histogram"))?;
@@ -390,7 +404,10 @@ fn parse_histogram_item(tok: &str, line: usize, out: &mut Vec<SeriesValue>) -> R
     });
     for _ in 0..n {
         if cur.schema > b.schema && !hist::uses_custom(&cur) {
-            return Err(err(line, "histogram schema of the increment is lower than the running histogram"));
+            return Err(err(
+                line,
+                "histogram schema of the increment is lower than the running histogram",
+            ));
         }
         let r = if sign == b'+' {
             hist::add(&mut cur, &b)
@@ -460,7 +477,8 @@ pub fn parse_histogram(body: &str, line: usize) -> Result<(FloatHistogram, bool)
             return Err(err(line, format!("duplicate key {key:?} in histogram")));
         }
         seen.push(key.clone());
-        let num = |v: &str| parse_number(v).ok_or_else(|| err(line, format!("invalid number {v:?}")));
+        let num =
+            |v: &str| parse_number(v).ok_or_else(|| err(line, format!("invalid number {v:?}")));
         match key.as_str() {
             "schema" => h.schema = val.parse().map_err(|_| err(line, "invalid schema"))?,
             "sum" => h.sum = num(val)?,
@@ -534,9 +552,15 @@ mod tests {
 
     #[test]
     fn parses_histograms() {
-        let v = parse_values("{{schema:0 sum:5 count:4 buckets:[1 2 1]}}+{{schema:1 count:1 buckets:[1]}}x2", 1).unwrap();
+        let v = parse_values(
+            "{{schema:0 sum:5 count:4 buckets:[1 2 1]}}+{{schema:1 count:1 buckets:[1]}}x2",
+            1,
+        )
+        .unwrap();
         assert_eq!(v.len(), 3);
-        let SeriesValue::Histogram { h, .. } = &v[2] else { panic!() };
+        let SeriesValue::Histogram { h, .. } = &v[2] else {
+            panic!()
+        };
         assert_eq!(h.count, 6.0);
         assert_eq!(h.schema, 0);
     }
