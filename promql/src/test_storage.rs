@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chunkenc::{FloatHistogram, Histogram};
+use chunkenc::{CounterResetHint, FloatHistogram, Histogram};
 use tsdb_core::storage::{
     Querier, Queryable, Result, SampleIterator, SelectHints, Series, SeriesSet, StorageError,
     ValueType,
@@ -107,6 +107,26 @@ impl TestStorage {
                 });
             }
         }
+        let mut sample = sample;
+        if let StoredValue::Histogram(h) = &mut sample.v {
+            let prev = v
+                .iter()
+                .rev()
+                .take(MAX_HISTOGRAMS_PER_CHUNK)
+                .take_while(|s| matches!(s.v, StoredValue::Histogram(_)));
+            let run = prev.count();
+            let prev_h = match v.last() {
+                Some(StoredSample {
+                    v: StoredValue::Histogram(p),
+                    ..
+                }) => Some(p.clone()),
+                _ => None,
+            };
+            let hint = tsdb_hint(h, prev_h.as_deref(), run);
+            if hint != h.counter_reset_hint {
+                std::sync::Arc::make_mut(h).counter_reset_hint = hint;
+            }
+        }
         v.push(sample);
         Ok(())
     }
@@ -149,6 +169,42 @@ impl TestStorage {
     pub fn iter(&self) -> impl Iterator<Item = (&Labels, &[StoredSample])> {
         self.series.iter().map(|(l, s)| (l, s.as_slice()))
     }
+}
+
+/// Samples after which a TSDB head cuts a new histogram chunk (approximation: Prometheus cuts
+/// by size; the promqltest corpus never reaches either limit).
+const MAX_HISTOGRAMS_PER_CHUNK: usize = 120;
+
+/// The counter-reset hint a TSDB would return for `h` appended after `prev`: histograms
+/// inside a chunk read back as "not a counter reset", the first of a chunk as "unknown"
+/// (or "counter reset" when the chunk was cut because of one); gauges stay gauges.
+fn tsdb_hint(h: &FloatHistogram, prev: Option<&FloatHistogram>, run: usize) -> CounterResetHint {
+    if h.counter_reset_hint == CounterResetHint::Gauge {
+        return CounterResetHint::Gauge;
+    }
+    let Some(prev) = prev else {
+        return CounterResetHint::Unknown;
+    };
+    if prev.counter_reset_hint == CounterResetHint::Gauge {
+        return CounterResetHint::Unknown;
+    }
+    let mut probe = h.clone();
+    if probe.counter_reset_hint != CounterResetHint::CounterReset {
+        probe.counter_reset_hint = CounterResetHint::Unknown;
+    }
+    if crate::functions::hist::detect_reset(&probe, prev) {
+        // A reset cuts a new chunk; Prometheus' querier reads its first sample back as
+        // "unknown" (prometheus/prometheus#15346).
+        return CounterResetHint::Unknown;
+    }
+    if run >= MAX_HISTOGRAMS_PER_CHUNK
+        || crate::functions::hist::uses_custom(h) != crate::functions::hist::uses_custom(prev)
+        || (crate::functions::hist::uses_custom(h) && h.custom_values != prev.custom_values)
+        || h.schema != prev.schema
+    {
+        return CounterResetHint::Unknown;
+    }
+    CounterResetHint::NotCounterReset
 }
 
 impl Queryable for TestStorage {

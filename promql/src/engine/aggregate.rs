@@ -126,8 +126,8 @@ impl Params {
         let mut max = -f64::MAX;
         let mut any_nan = false;
         for v in &values {
-            max = max.max(*v);
-            min = min.min(*v);
+            max = crate::functions::go_max(max, *v);
+            min = crate::functions::go_min(min, *v);
             any_nan |= v.is_nan();
         }
         if values.is_empty() {

@@ -219,6 +219,11 @@ fn vector_elem_binop(
                 hist::compact(&mut h);
                 elem(0.0, Some(Arc::new(h)), true)
             }
+            BinaryOp::TrimUpper | BinaryOp::TrimLower => {
+                let mut h = (**hl).clone();
+                hist::trim_buckets(&mut h, r, op == BinaryOp::TrimUpper);
+                elem(0.0, Some(Arc::new(h)), true)
+            }
             _ => incompatible("histogram", op, "float", pos),
         },
         (Some(hl), Some(hr)) => match op {
@@ -350,12 +355,9 @@ fn vector_binop(
     } else {
         (lhs, rhs, lsig, rsig)
     };
-    // Fill values swap with the sides as well.
-    let (fill_rhs, fill_lhs) = if one_to_many {
-        (fill.lhs, fill.rhs)
-    } else {
-        (fill.rhs, fill.lhs)
-    };
+    // Like Prometheus, the fill values do not follow the swap: `fill_right` fills whatever
+    // side ends up on the right after it.
+    let (fill_rhs, fill_lhs) = (fill.rhs, fill.lhs);
     let mut right: HashMap<usize, &Sample> = HashMap::with_capacity(rhs.len());
     for (i, rs) in rhs.iter().enumerate() {
         if let Some(dup) = right.get(&rsig[i]) {

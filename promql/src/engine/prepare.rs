@@ -113,8 +113,8 @@ fn eval_duration(d: &DurationExpr, step: i64, range: i64) -> Result<f64, EngineE
     Ok(match d.op {
         DurationOp::Step => step as f64 / 1000.0,
         DurationOp::Range => range as f64 / 1000.0,
-        DurationOp::MinOf => lhs.unwrap_or(0.0).min(rhs),
-        DurationOp::MaxOf => lhs.unwrap_or(0.0).max(rhs),
+        DurationOp::MinOf => crate::functions::go_min(lhs.unwrap_or(0.0), rhs),
+        DurationOp::MaxOf => crate::functions::go_max(lhs.unwrap_or(0.0), rhs),
         DurationOp::Add => lhs.map_or(rhs, |l| l + rhs),
         DurationOp::Sub => lhs.map_or(-rhs, |l| l - rhs),
         DurationOp::Mul => lhs.unwrap_or(0.0) * rhs,

@@ -811,3 +811,176 @@ mod tests {
         assert_eq!(fmt_g(1.5e-7), "1.5e-07");
     }
 }
+
+/// Keeps only observations below (`upper == true`, operator `</`) or above (`>/`) `rhs`,
+/// interpolating inside the bucket that contains it, and re-estimates count and sum.
+pub fn trim_buckets(h: &mut FloatHistogram, rhs: f64, upper: bool) {
+    let custom = uses_custom(h);
+    let (mut count, mut sum) = (0.0, 0.0);
+    let mut trimmed = false;
+    let (mut has_pos, mut has_neg) = (false, false);
+    for positive in [true, false] {
+        let buckets = if positive {
+            positive_buckets(h)
+        } else {
+            negative_buckets(h)
+        };
+        for (i, b) in buckets.iter().enumerate() {
+            if b.count == 0.0 {
+                continue;
+            }
+            if positive {
+                has_pos = true;
+            } else {
+                has_neg = true;
+            }
+            let keep_all = if upper {
+                b.upper <= rhs
+            } else {
+                b.lower >= rhs
+            };
+            let partial = if upper { b.lower < rhs } else { b.upper > rhs };
+            let slot = if positive {
+                &mut h.positive_buckets[i]
+            } else {
+                &mut h.negative_buckets[i]
+            };
+            if keep_all {
+                count += b.count;
+                sum += trim_midpoint(b.lower, b.upper, positive, custom) * b.count;
+            } else if partial {
+                let (keep, mid) = bucket_trim(b, rhs, upper, positive, custom);
+                count += keep;
+                sum += mid * keep;
+                if *slot != keep {
+                    *slot = keep;
+                    trimmed = true;
+                }
+            } else {
+                *slot = 0.0;
+                trimmed = true;
+            }
+        }
+    }
+    if h.zero_count > 0.0 {
+        let (keep, mid) = zero_bucket_trim(&zero_bucket(h), rhs, has_neg, has_pos, upper);
+        if h.zero_count != keep {
+            h.zero_count = keep;
+            trimmed = true;
+        }
+        sum += mid * keep;
+        count += keep;
+    }
+    if trimmed {
+        h.count = count;
+        h.sum = sum;
+        compact(h);
+    }
+}
+
+fn trim_midpoint(lo: f64, hi: f64, positive: bool, linear: bool) -> f64 {
+    if lo.is_infinite() {
+        if hi.is_infinite() {
+            return 0.0;
+        }
+        return if hi > 0.0 { hi / 2.0 } else { hi };
+    }
+    if hi.is_infinite() {
+        return lo;
+    }
+    if linear {
+        return (lo + hi) / 2.0;
+    }
+    let g = (lo * hi).abs().sqrt();
+    if positive {
+        g
+    } else {
+        -g
+    }
+}
+
+fn infinity_bucket_trim(upper_trim: bool, b: &Bucket, rhs: f64) -> (f64, f64) {
+    let zero_if_inf = |x: f64| if x.is_infinite() { 0.0 } else { x };
+    if b.lower == f64::NEG_INFINITY {
+        if upper_trim {
+            if rhs >= b.upper {
+                return (b.count, 0.0);
+            }
+            if rhs > 0.0 && b.upper > 0.0 && b.upper.is_finite() {
+                return (b.count * rhs / b.upper, rhs / 2.0);
+            }
+            if b.upper <= 0.0 {
+                return (b.count, rhs);
+            }
+            return (0.0, zero_if_inf(b.upper));
+        }
+        if rhs <= b.lower {
+            return (b.count, 0.0);
+        }
+        if rhs >= 0.0 && b.upper > rhs && b.upper.is_finite() {
+            return (b.count * (1.0 - rhs / b.upper), (rhs + b.upper) / 2.0);
+        }
+        return (0.0, zero_if_inf(b.upper));
+    }
+    if upper_trim {
+        return (0.0, zero_if_inf(b.lower));
+    }
+    if rhs >= b.lower {
+        return (b.count, rhs);
+    }
+    (0.0, zero_if_inf(b.lower))
+}
+
+fn bucket_trim(b: &Bucket, rhs: f64, upper_trim: bool, positive: bool, custom: bool) -> (f64, f64) {
+    if b.lower == f64::NEG_INFINITY || b.upper == f64::INFINITY {
+        return infinity_bucket_trim(upper_trim, b, rhs);
+    }
+    let under = if rhs <= b.lower {
+        0.0
+    } else if rhs >= b.upper {
+        b.count
+    } else {
+        b.count * b.fraction_below(rhs, custom)
+    };
+    if upper_trim {
+        (under, trim_midpoint(b.lower, rhs, positive, custom))
+    } else {
+        (
+            b.count - under,
+            trim_midpoint(rhs, b.upper, positive, custom),
+        )
+    }
+}
+
+fn zero_bucket_trim(
+    z: &Bucket,
+    rhs: f64,
+    has_neg: bool,
+    has_pos: bool,
+    upper_trim: bool,
+) -> (f64, f64) {
+    let (mut lo, mut hi) = (z.lower, z.upper);
+    if has_neg && !has_pos {
+        hi = 0.0;
+    }
+    if has_pos && !has_neg {
+        lo = 0.0;
+    }
+    if upper_trim {
+        if rhs <= lo {
+            return (0.0, 0.0);
+        }
+        if rhs >= hi {
+            return (z.count, (lo + hi) / 2.0);
+        }
+        (z.count * (rhs - lo) / (hi - lo), (lo + rhs) / 2.0)
+    } else {
+        if rhs <= lo {
+            return (z.count, (lo + hi) / 2.0);
+        }
+        if rhs >= hi {
+            return (0.0, 0.0);
+        }
+        (z.count * (hi - rhs) / (hi - lo), (rhs + hi) / 2.0)
+    }
+}

@@ -609,3 +609,83 @@ pub fn histogram_fraction(
     }
     Ok(())
 }
+
+/// Prometheus' `FormatOpenMetricsFloat`.
+fn format_openmetrics_float(f: f64) -> String {
+    if f == 1.0 {
+        return "1.0".into();
+    }
+    if f == 0.0 {
+        return "0.0".into();
+    }
+    if f == -1.0 {
+        return "-1.0".into();
+    }
+    let s = hist::fmt_g(f);
+    if f.is_finite() && !s.contains(['e', '.']) {
+        format!("{s}.0")
+    } else {
+        s
+    }
+}
+
+/// `histogram_quantiles(v, label, q...)`: several quantiles at once, labelled.
+pub fn histogram_quantiles(
+    vals: &[Vector],
+    _: Option<&Series>,
+    args: &[Expr],
+    enh: &mut Helper,
+) -> R {
+    let label = match args.get(1) {
+        Some(Expr::StringLiteral(s)) => s.val.clone(),
+        _ => return Ok(()),
+    };
+    let mut qs = Vec::new();
+    for (i, v) in vals.iter().enumerate().skip(2) {
+        let q = v.first().map_or(f64::NAN, |s| s.f);
+        if q.is_nan() || !(0.0..=1.0).contains(&q) {
+            enh.annos.add(anno::invalid_quantile(q, args[i].pos()));
+        }
+        qs.push(q);
+    }
+    let pos = args[0].pos();
+    let sp = split(&vals[0], pos, enh);
+    for q in qs {
+        let qstr = format_openmetrics_float(q);
+        for (l, h) in &sp.native {
+            let Some(h) = h else { continue };
+            let mut annos = Annotations::new();
+            let v = histogram_quantile_native(q, h, metric_name(l), pos, &mut annos);
+            enh.annos.merge(annos);
+            enh.out.push(Sample {
+                metric: crate::engine::eval::set_label(&enh.drop_labels(l), &label, &qstr),
+                t: enh.ts,
+                f: v,
+                h: None,
+                drop_name: true,
+            });
+        }
+        for (l, b) in &sp.classic {
+            if b.is_empty() {
+                continue;
+            }
+            let (v, forced) = bucket_quantile(q, b.clone());
+            if forced {
+                let name = if enh.delayed_name_removal {
+                    metric_name(l).to_string()
+                } else {
+                    String::new()
+                };
+                enh.annos.add(anno::forced_monotonicity(&name, pos));
+            }
+            enh.out.push(Sample {
+                metric: crate::engine::eval::set_label(&enh.drop_labels(l), &label, &qstr),
+                t: enh.ts,
+                f: v,
+                h: None,
+                drop_name: true,
+            });
+        }
+    }
+    Ok(())
+}

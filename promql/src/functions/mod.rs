@@ -118,6 +118,7 @@ pub fn lookup(name: &str) -> Option<FunctionCall> {
         "histogram_count" => histograms::histogram_count,
         "histogram_fraction" => histograms::histogram_fraction,
         "histogram_quantile" => histograms::histogram_quantile,
+        "histogram_quantiles" => histograms::histogram_quantiles,
         "histogram_sum" => histograms::histogram_sum,
         "histogram_stddev" => histograms::histogram_stddev,
         "histogram_stdvar" => histograms::histogram_stdvar,
@@ -219,6 +220,24 @@ pub fn absent_labels(e: &Expr) -> Labels {
         }
     }
     b.build()
+}
+
+/// Go's `math.Max`: NaN if either is NaN.
+pub fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// Go's `math.Min`: NaN if either is NaN.
+pub fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
 }
 
 /// The metric name of a label set ("" if none).

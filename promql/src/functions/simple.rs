@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 use tsdb_index::Labels;
 
-use super::{scalar_arg, Helper};
+use super::{go_max, go_min, scalar_arg, Helper};
 use crate::ast::Expr;
 use crate::engine::EngineError;
 use crate::value::{Sample, Series, Vector};
@@ -83,14 +83,14 @@ pub fn pi(_: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
 
 /// `max_of(a, b)`
 pub fn max_of(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
-    let v = scalar_arg(vals, 0).max(scalar_arg(vals, 1));
+    let v = go_max(scalar_arg(vals, 0), scalar_arg(vals, 1));
     enh.out.push(Sample::float(Labels::empty(), enh.ts, v));
     Ok(())
 }
 
 /// `min_of(a, b)`
 pub fn min_of(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
-    let v = scalar_arg(vals, 0).min(scalar_arg(vals, 1));
+    let v = go_min(scalar_arg(vals, 0), scalar_arg(vals, 1));
     enh.out.push(Sample::float(Labels::empty(), enh.ts, v));
     Ok(())
 }
@@ -126,7 +126,7 @@ fn clamp_impl(vals: &[Vector], lo: f64, hi: f64, enh: &mut Helper) -> R {
     if hi < lo {
         return Ok(());
     }
-    simple(vals, enh, |v| lo.max(hi.min(v)))
+    simple(vals, enh, |v| go_max(lo, go_min(hi, v)))
 }
 
 /// `clamp(v, min, max)`

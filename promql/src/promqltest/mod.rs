@@ -353,7 +353,7 @@ fn parse_st_values(s: &str, line: usize) -> Result<Vec<Option<i64>>, TestParseEr
             Some(c) => c.parse().map_err(|_| perr(line, "invalid count"))?,
             None => 0,
         };
-        if let Some(d) = parse_duration(base, true) {
+        if let Some(d) = parse_duration(base.strip_prefix('+').unwrap_or(base), true) {
             out.extend(std::iter::repeat_n(Some(d), n + 1));
             continue;
         }
