@@ -756,62 +756,6 @@ pub fn fmt_g(v: f64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fh(schema: i32, offset: i32, buckets: &[f64]) -> FloatHistogram {
-        FloatHistogram {
-            schema,
-            count: buckets.iter().sum(),
-            positive_spans: vec![Span {
-                offset,
-                length: buckets.len() as u32,
-            }],
-            positive_buckets: buckets.to_vec(),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn add_reduces_to_coarser_schema() {
-        let mut a = fh(1, 0, &[1.0, 2.0, 3.0, 4.0]);
-        let b = fh(0, 0, &[10.0, 20.0]);
-        add(&mut a, &b).unwrap();
-        assert_eq!(a.schema, 0);
-        // Schema 1 indices 0,1,2,3 map to schema 0 indices 0,1,1,2.
-        assert_eq!(
-            indexed(&a.positive_spans, &a.positive_buckets),
-            vec![(0, 11.0), (1, 25.0), (2, 4.0)]
-        );
-    }
-
-    #[test]
-    fn exponential_bounds() {
-        assert_eq!(exp_bound(1, 0), 2.0);
-        assert_eq!(exp_bound(0, 0), 1.0);
-        assert!((exp_bound(1, 1) - 2f64.sqrt()).abs() < 1e-15);
-        assert_eq!(exp_bound(1, -1), 4.0);
-    }
-
-    #[test]
-    fn detects_missing_bucket_as_reset() {
-        let prev = fh(0, 0, &[1.0, 2.0]);
-        let curr = fh(0, 1, &[5.0]);
-        assert!(detect_reset(&curr, &prev));
-        let curr = fh(0, 0, &[1.0, 2.0, 1.0]);
-        assert!(!detect_reset(&curr, &prev));
-    }
-
-    #[test]
-    fn go_g_format() {
-        assert_eq!(fmt_g(1.5), "1.5");
-        assert_eq!(fmt_g(1e21), "1e+21");
-        assert_eq!(fmt_g(0.0001), "0.0001");
-        assert_eq!(fmt_g(1.5e-7), "1.5e-07");
-    }
-}
-
 /// Keeps only observations below (`upper == true`, operator `</`) or above (`>/`) `rhs`,
 /// interpolating inside the bucket that contains it, and re-estimates count and sum.
 pub fn trim_buckets(h: &mut FloatHistogram, rhs: f64, upper: bool) {
@@ -982,5 +926,61 @@ fn zero_bucket_trim(
             return (0.0, 0.0);
         }
         (z.count * (hi - rhs) / (hi - lo), (rhs + hi) / 2.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fh(schema: i32, offset: i32, buckets: &[f64]) -> FloatHistogram {
+        FloatHistogram {
+            schema,
+            count: buckets.iter().sum(),
+            positive_spans: vec![Span {
+                offset,
+                length: buckets.len() as u32,
+            }],
+            positive_buckets: buckets.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn add_reduces_to_coarser_schema() {
+        let mut a = fh(1, 0, &[1.0, 2.0, 3.0, 4.0]);
+        let b = fh(0, 0, &[10.0, 20.0]);
+        add(&mut a, &b).unwrap();
+        assert_eq!(a.schema, 0);
+        // Schema 1 indices 0,1,2,3 map to schema 0 indices 0,1,1,2.
+        assert_eq!(
+            indexed(&a.positive_spans, &a.positive_buckets),
+            vec![(0, 11.0), (1, 25.0), (2, 4.0)]
+        );
+    }
+
+    #[test]
+    fn exponential_bounds() {
+        assert_eq!(exp_bound(1, 0), 2.0);
+        assert_eq!(exp_bound(0, 0), 1.0);
+        assert!((exp_bound(1, 1) - 2f64.sqrt()).abs() < 1e-15);
+        assert_eq!(exp_bound(1, -1), 4.0);
+    }
+
+    #[test]
+    fn detects_missing_bucket_as_reset() {
+        let prev = fh(0, 0, &[1.0, 2.0]);
+        let curr = fh(0, 1, &[5.0]);
+        assert!(detect_reset(&curr, &prev));
+        let curr = fh(0, 0, &[1.0, 2.0, 1.0]);
+        assert!(!detect_reset(&curr, &prev));
+    }
+
+    #[test]
+    fn go_g_format() {
+        assert_eq!(fmt_g(1.5), "1.5");
+        assert_eq!(fmt_g(1e21), "1e+21");
+        assert_eq!(fmt_g(0.0001), "0.0001");
+        assert_eq!(fmt_g(1.5e-7), "1.5e-07");
     }
 }
