@@ -92,7 +92,7 @@ struct Group {
     f: f64,
     mean: f64,
     kahan_c: f64,
-    h: Option<FloatHistogram>,
+    h: Option<hist::HistAccumulator>,
     count: f64,
     heap: Vec<Sample>,
     has_float: bool,
@@ -382,7 +382,7 @@ fn aggregation(
                 AggregateOp::Avg | AggregateOp::Sum => match h {
                     None => g.has_float = true,
                     Some(h) => {
-                        g.h = Some((**h).clone());
+                        g.h = Some(hist::HistAccumulator::new(h));
                         g.has_histogram = true;
                         track_hint(g, h);
                     }
@@ -432,7 +432,7 @@ fn aggregation(
                             &mut g.not_counter_reset_seen,
                             h,
                         );
-                        match hist::add(acc, h) {
+                        match acc.add(h) {
                             Err(_) => {
                                 let name = input[si].metric.metric_name().unwrap_or("");
                                 ev.annos
@@ -466,7 +466,7 @@ fn aggregation(
                                 &mut g.not_counter_reset_seen,
                                 h,
                             );
-                            match hist::add(acc, h) {
+                            match acc.add_mean(h) {
                                 Err(_) => {
                                     let name = input[si].metric.metric_name().unwrap_or("");
                                     ev.annos
@@ -561,10 +561,12 @@ fn aggregation(
                     continue;
                 }
                 if g.has_histogram {
-                    let mut h = g.h.take().unwrap_or_default();
-                    if op == AggregateOp::Avg {
-                        hist::div(&mut h, g.count);
-                    }
+                    let Some(acc) = g.h.take() else { continue };
+                    let mut h = if op == AggregateOp::Avg {
+                        acc.mean()
+                    } else {
+                        acc.sum()
+                    };
                     hist::compact(&mut h);
                     hval = Some(h);
                 } else if op == AggregateOp::Avg {

@@ -8,6 +8,8 @@
 use chunkenc::model::CUSTOM_BUCKETS_SCHEMA;
 use chunkenc::{CounterResetHint, FloatHistogram, Span};
 
+use super::kahan;
+
 /// Adding or subtracting an exponential and a custom-bucket histogram is undefined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -926,6 +928,218 @@ fn zero_bucket_trim(
             return (0.0, 0.0);
         }
         (z.count * (hi - rhs) / (hi - lo), (rhs + hi) / 2.0)
+    }
+}
+
+/// `h += other` with Kahan–Neumaier compensation kept in `c` (same schema and zero
+/// threshold as `h` afterwards). Used for sums and means of many histograms.
+pub fn kahan_add(
+    h: &mut FloatHistogram,
+    other: &FloatHistogram,
+    c: &mut FloatHistogram,
+) -> Result<AddOutcome, IncompatibleSchema> {
+    if uses_custom(h) != uses_custom(other) {
+        return Err(IncompatibleSchema);
+    }
+    let mut outcome = AddOutcome {
+        counter_reset_collision: adjust_counter_reset(h, other),
+        ..Default::default()
+    };
+    if uses_custom(h) && h.custom_values != other.custom_values {
+        // Mismatched custom bounds: fold the compensation in and add plainly.
+        let comp = std::mem::take(c);
+        add(h, &comp)?;
+        let o = add(h, other)?;
+        outcome.nhcb_bounds_reconciled = true;
+        *c = empty_like(h);
+        outcome.counter_reset_collision |= o.counter_reset_collision;
+        return Ok(outcome);
+    }
+    if !uses_custom(h) {
+        // Bring the compensation to h's layout first, then reconcile with other.
+        if c.schema != h.schema || c.zero_threshold != h.zero_threshold {
+            let comp = std::mem::replace(c, empty_like(h));
+            add(h, &comp)?;
+        }
+        let before = (h.schema, h.zero_threshold);
+        let ozc = reconcile_zero_buckets(h, other);
+        if other.schema < h.schema || (h.schema, h.zero_threshold) != before {
+            // The layout of h changes: fold the compensation in before continuing.
+            let comp = std::mem::replace(c, empty_like(h));
+            add(h, &comp)?;
+        }
+        (h.zero_count, c.zero_count) = kahan::inc(ozc, h.zero_count, c.zero_count);
+    }
+    (h.count, c.count) = kahan::inc(other.count, h.count, c.count);
+    (h.sum, c.sum) = kahan::inc(other.sum, h.sum, c.sum);
+    let schema = if uses_custom(h) {
+        h.schema
+    } else {
+        h.schema.min(other.schema)
+    };
+    let zt = h.zero_threshold;
+    let custom = uses_custom(h);
+    let keep = |v: Vec<(i32, f64)>| -> Vec<(i32, f64)> {
+        if custom || zt == 0.0 {
+            v
+        } else {
+            v.into_iter()
+                .filter(|(i, _)| exp_bound(*i, schema) > zt)
+                .collect()
+        }
+    };
+    for positive in [true, false] {
+        let (hs, hb, cs, cb, os, ob) = if positive {
+            (
+                &h.positive_spans,
+                &h.positive_buckets,
+                &c.positive_spans,
+                &c.positive_buckets,
+                &other.positive_spans,
+                &other.positive_buckets,
+            )
+        } else {
+            (
+                &h.negative_spans,
+                &h.negative_buckets,
+                &c.negative_spans,
+                &c.negative_buckets,
+                &other.negative_spans,
+                &other.negative_buckets,
+            )
+        };
+        let hv = if custom {
+            indexed(hs, hb)
+        } else {
+            reduce(indexed(hs, hb), h.schema, schema)
+        };
+        let cv = if custom {
+            indexed(cs, cb)
+        } else {
+            reduce(indexed(cs, cb), c.schema, schema)
+        };
+        let ov = if custom {
+            indexed(os, ob)
+        } else {
+            keep(reduce(indexed(os, ob), other.schema, schema))
+        };
+        // Union of indices.
+        let mut idx: Vec<i32> = hv
+            .iter()
+            .chain(cv.iter())
+            .chain(ov.iter())
+            .map(|x| x.0)
+            .collect();
+        idx.sort_unstable();
+        idx.dedup();
+        let get =
+            |v: &[(i32, f64)], i: i32| v.binary_search_by_key(&i, |x| x.0).map_or(0.0, |p| v[p].1);
+        let mut nh = Vec::with_capacity(idx.len());
+        let mut nc = Vec::with_capacity(idx.len());
+        for i in idx {
+            let (s, k) = kahan::inc(get(&ov, i), get(&hv, i), get(&cv, i));
+            nh.push((i, s));
+            nc.push((i, k));
+        }
+        let (s1, b1) = from_indexed(&nh);
+        let (s2, b2) = from_indexed(&nc);
+        if positive {
+            (h.positive_spans, h.positive_buckets) = (s1, b1);
+            (c.positive_spans, c.positive_buckets) = (s2, b2);
+        } else {
+            (h.negative_spans, h.negative_buckets) = (s1, b1);
+            (c.negative_spans, c.negative_buckets) = (s2, b2);
+        }
+    }
+    h.schema = schema;
+    c.schema = schema;
+    c.zero_threshold = h.zero_threshold;
+    c.custom_values = h.custom_values.clone();
+    Ok(outcome)
+}
+
+/// An all-zero histogram with `h`'s schema, zero threshold and custom bounds.
+pub fn empty_like(h: &FloatHistogram) -> FloatHistogram {
+    FloatHistogram {
+        schema: h.schema,
+        zero_threshold: h.zero_threshold,
+        custom_values: h.custom_values.clone(),
+        ..Default::default()
+    }
+}
+
+/// Adds `c` into `h` without letting the compensation's hint change `h`'s.
+fn fold(h: &mut FloatHistogram, c: &FloatHistogram) {
+    let mut c = c.clone();
+    c.counter_reset_hint = h.counter_reset_hint;
+    let _ = add(h, &c);
+}
+
+/// Compensated running sum or mean of histograms (Prometheus' `KahanAdd` with the switch
+/// to an incremental mean once the plain sum overflows).
+#[derive(Debug, Clone)]
+pub struct HistAccumulator {
+    sum: FloatHistogram,
+    c: FloatHistogram,
+    n: f64,
+    incremental: bool,
+}
+
+impl HistAccumulator {
+    /// Starts with one histogram.
+    pub fn new(first: &FloatHistogram) -> Self {
+        HistAccumulator {
+            sum: first.clone(),
+            c: empty_like(first),
+            n: 1.0,
+            incremental: false,
+        }
+    }
+
+    /// Adds to the sum.
+    pub fn add(&mut self, h: &FloatHistogram) -> Result<AddOutcome, IncompatibleSchema> {
+        self.n += 1.0;
+        kahan_add(&mut self.sum, h, &mut self.c)
+    }
+
+    /// Adds to the mean.
+    pub fn add_mean(&mut self, h: &FloatHistogram) -> Result<AddOutcome, IncompatibleSchema> {
+        self.n += 1.0;
+        if !self.incremental {
+            let mut v = self.sum.clone();
+            let mut c = self.c.clone();
+            let o = kahan_add(&mut v, h, &mut c)?;
+            if !has_overflow(&v) {
+                self.sum = v;
+                self.c = c;
+                return Ok(o);
+            }
+            self.incremental = true;
+            div(&mut self.sum, self.n - 1.0);
+            div(&mut self.c, self.n - 1.0);
+        }
+        let q = (self.n - 1.0) / self.n;
+        mul(&mut self.c, q);
+        mul(&mut self.sum, q);
+        let mut to_add = h.clone();
+        div(&mut to_add, self.n);
+        kahan_add(&mut self.sum, &to_add, &mut self.c)
+    }
+
+    /// The compensated sum.
+    pub fn sum(mut self) -> FloatHistogram {
+        fold(&mut self.sum, &self.c);
+        self.sum
+    }
+
+    /// The compensated mean.
+    pub fn mean(mut self) -> FloatHistogram {
+        if !self.incremental {
+            div(&mut self.sum, self.n);
+            div(&mut self.c, self.n);
+        }
+        fold(&mut self.sum, &self.c);
+        self.sum
     }
 }
 

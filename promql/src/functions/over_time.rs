@@ -40,11 +40,16 @@ fn hist_sum(s: &Series, args: &[Expr], enh: &mut Helper, mean: bool) -> R {
         CounterResetHint::NotCounterReset => not_reset = true,
         _ => {}
     };
-    let mut sum = (*s.histograms[0].h).clone();
-    track(&sum);
+    let mut acc = hist::HistAccumulator::new(&s.histograms[0].h);
+    track(&s.histograms[0].h);
     for p in &s.histograms[1..] {
         track(&p.h);
-        match hist::add(&mut sum, &p.h) {
+        let r = if mean {
+            acc.add_mean(&p.h)
+        } else {
+            acc.add(&p.h)
+        };
+        match r {
             Ok(o) => reconciled |= o.nhcb_bounds_reconciled,
             Err(_) => {
                 enh.annos
@@ -61,9 +66,7 @@ fn hist_sum(s: &Series, args: &[Expr], enh: &mut Helper, mean: bool) -> R {
         enh.annos
             .add(anno::mismatched_custom_buckets(pos, HistogramOp::Agg));
     }
-    if mean {
-        hist::div(&mut sum, s.histograms.len() as f64);
-    }
+    let sum = if mean { acc.mean() } else { acc.sum() };
     push_h(enh, sum);
     Ok(())
 }
