@@ -27,6 +27,38 @@ impl<'h> HeadQuerier<'h> {
         HeadQuerier { head, mint, maxt }
     }
 
+    /// The matching series with samples in range, snapshotted; in label order when `sorted`,
+    /// else in reference (creation) order.
+    pub(crate) fn select_series(&self, sorted: bool, matchers: &[Matcher]) -> Vec<HeadSeries> {
+        let mut refs = self.matching_refs(matchers);
+        if sorted {
+            refs.sort_by(|a, b| a.1.cmp(&b.1));
+        }
+        let mut series = Vec::with_capacity(refs.len());
+        let tombstones = self
+            .head
+            .tombstones
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        for (r, labels) in refs {
+            let Some(s) = self.head.series_by_ref(r) else {
+                continue;
+            };
+            let chunks = s.lock().snapshot(self.mint, self.maxt);
+            if chunks.is_empty() {
+                continue;
+            }
+            series.push(HeadSeries {
+                labels,
+                chunks,
+                mint: self.mint,
+                maxt: self.maxt,
+                deleted: tombstones.get(&r).cloned().unwrap_or_default(),
+            });
+        }
+        series
+    }
+
     /// References of the series matching every matcher, ascending.
     fn matching_refs(&self, matchers: &[Matcher]) -> Vec<(u64, Labels)> {
         let store = self.head.read_series();
@@ -81,34 +113,8 @@ impl Querier for HeadQuerier<'_> {
         _hints: Option<&SelectHints>,
         matchers: &[Matcher],
     ) -> Result<Box<dyn SeriesSet + 'a>> {
-        let mut refs = self.matching_refs(matchers);
-        if sorted {
-            refs.sort_by(|a, b| a.1.cmp(&b.1));
-        }
-        let mut series = Vec::with_capacity(refs.len());
-        let tombstones = self
-            .head
-            .tombstones
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        for (r, labels) in refs {
-            let Some(s) = self.head.series_by_ref(r) else {
-                continue;
-            };
-            let chunks = s.lock().snapshot(self.mint, self.maxt);
-            if chunks.is_empty() {
-                continue;
-            }
-            series.push(HeadSeries {
-                labels,
-                chunks,
-                mint: self.mint,
-                maxt: self.maxt,
-                deleted: tombstones.get(&r).cloned().unwrap_or_default(),
-            });
-        }
         Ok(Box::new(HeadSeriesSet {
-            series: series.into_iter(),
+            series: self.select_series(sorted, matchers).into_iter(),
         }))
     }
 
@@ -171,7 +177,7 @@ impl SeriesSet for HeadSeriesSet {
 }
 
 /// A selected head series: its labels and a snapshot of its chunks.
-struct HeadSeries {
+pub(crate) struct HeadSeries {
     labels: Labels,
     chunks: Vec<ClosedChunk>,
     mint: i64,
