@@ -8,6 +8,7 @@ pub mod index_reader;
 pub mod openmetrics;
 pub mod promql_parser;
 pub mod regex_matcher;
+pub mod remote_write;
 pub mod tombstones;
 pub mod wal_records;
 pub mod wal_segment;
