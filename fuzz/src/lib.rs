@@ -3,6 +3,7 @@
 //! `tests/` run them over seed inputs and pseudo-random mutations on every CI run.
 
 pub mod float_histogram_chunk;
+pub mod harness;
 pub mod histogram_chunk;
 pub mod index_reader;
 pub mod openmetrics;

@@ -3,21 +3,6 @@
 
 use std::path::PathBuf;
 
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// The reference chunks Prometheus 3.5 wrote (`chunkenc/testdata/histograms`) with `encoding`.
 fn fixture_chunks(encoding: u64) -> Vec<Vec<u8>> {
     let dir = PathBuf::from(concat!(
@@ -58,12 +43,12 @@ fn mutate(rng: &mut SplitMix64, seed: &[u8]) -> Vec<u8> {
         1 => data.truncate(rng.below(data.len() + 1)),
         2 => {
             let i = rng.below(data.len() + 1);
-            data.insert(i, rng.next() as u8);
+            data.insert(i, rng.next_u64() as u8);
         }
         3 => {
             // Make the header claim another number of samples or another reset header.
             if data.len() >= 3 {
-                data[rng.below(3)] = rng.next() as u8;
+                data[rng.below(3)] = rng.next_u64() as u8;
             }
         }
         4 => {
@@ -71,16 +56,17 @@ fn mutate(rng: &mut SplitMix64, seed: &[u8]) -> Vec<u8> {
             let end = data.len().min(24);
             if end > 3 {
                 let i = 3 + rng.below(end - 3);
-                data[i] = rng.next() as u8;
+                data[i] = rng.next_u64() as u8;
             }
         }
-        _ => data = (0..rng.below(64)).map(|_| rng.next() as u8).collect(),
+        _ => data = (0..rng.below(64)).map(|_| rng.next_u64() as u8).collect(),
     }
     data
 }
 
 use chunkenc::{CounterResetHint, FloatHistogram, FloatHistogramAppender, Span};
 use tsdb_fuzz::float_histogram_chunk::float_histogram_chunk;
+use tsdb_fuzz::harness::SplitMix64;
 
 #[test]
 fn float_histogram_chunk_survives_seeds_and_mutations() {

@@ -1,31 +1,9 @@
 //! Runs the `index_reader` fuzz body over the Prometheus-written fixture indexes, an index from
 //! our writer, and deterministic pseudo-random mutations of them.
 
-use std::path::PathBuf;
-
+use tsdb_fuzz::harness::{shared_dir, SplitMix64};
 use tsdb_fuzz::index_reader::index_reader;
 use tsdb_index::{ChunkMeta, Labels, Writer};
-
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn shared_dir() -> PathBuf {
-    std::env::var_os("SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
-}
 
 fn seeds() -> Vec<Vec<u8>> {
     let dir = shared_dir().join("fixtures/prom-blocks");
@@ -100,7 +78,7 @@ fn mutate(rng: &mut SplitMix64, seed: &[u8]) -> Vec<u8> {
             let i = rng.below(data.len().saturating_sub(4));
             let v = match rng.below(3) {
                 0 => u32::MAX,
-                1 => rng.next() as u32,
+                1 => rng.next_u64() as u32,
                 _ => (data.len() + rng.below(64)) as u32,
             };
             if i + 4 <= data.len() {
@@ -109,9 +87,9 @@ fn mutate(rng: &mut SplitMix64, seed: &[u8]) -> Vec<u8> {
         }
         4 => {
             let i = rng.below(data.len() + 1);
-            data.insert(i, rng.next() as u8);
+            data.insert(i, rng.next_u64() as u8);
         }
-        _ => data = (0..rng.below(256)).map(|_| rng.next() as u8).collect(),
+        _ => data = (0..rng.below(256)).map(|_| rng.next_u64() as u8).collect(),
     }
     data
 }

@@ -1,30 +1,8 @@
 //! Runs the `openmetrics` fuzz body over the Prometheus fixture's OpenMetrics input, hand-made
 //! edge cases, and deterministic pseudo-random mutations of them.
 
-use std::path::PathBuf;
-
+use tsdb_fuzz::harness::{shared_dir, SplitMix64};
 use tsdb_fuzz::openmetrics::openmetrics;
-
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn shared_dir() -> PathBuf {
-    std::env::var_os("SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
-}
 
 const ALPHABET: &[u8] = b"{}=,\"\\# \n.e+-_:aZ09INnf";
 
@@ -75,7 +53,7 @@ fn openmetrics_survives_seeds_and_mutations() {
                 _ => {
                     let i = rng.below(d.len().max(1));
                     if let Some(b) = d.get_mut(i) {
-                        *b = rng.next() as u8;
+                        *b = rng.next_u64() as u8;
                     }
                 }
             }

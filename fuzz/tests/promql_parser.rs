@@ -2,30 +2,8 @@
 //! edge cases), deterministic pseudo-random mutations of them, random token soups and very deep
 //! nesting.
 
-use std::path::PathBuf;
-
+use tsdb_fuzz::harness::{shared_dir, SplitMix64};
 use tsdb_fuzz::promql_parser::promql_parser;
-
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn shared_dir() -> PathBuf {
-    std::env::var_os("SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
-}
 
 fn seeds() -> Vec<String> {
     let dir = shared_dir().join("promqltest/testdata");
@@ -163,7 +141,7 @@ fn seeds_and_mutations_never_panic() {
             }
             _ => {
                 let i = rng.below(data.len() + 1);
-                data.insert(i, rng.next() as u8);
+                data.insert(i, rng.next_u64() as u8);
             }
         }
         promql_parser(&data);

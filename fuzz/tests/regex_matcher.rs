@@ -1,22 +1,8 @@
 //! Runs the `regex_matcher` fuzz body over Prometheus' test patterns with matching and
 //! non-matching values, and over deterministic pseudo-random mutations of them.
 
+use tsdb_fuzz::harness::SplitMix64;
 use tsdb_fuzz::regex_matcher::regex_matcher;
-
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// Patterns in the style of Prometheus' regexp_test.go list, plus syntax corner cases.
 const PATTERNS: &[&str] = &[
@@ -161,7 +147,7 @@ fn random_bytes_and_caps() {
     let mut rng = SplitMix64(7);
     for _ in 0..500 {
         let len = rng.below(64);
-        let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let data: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         regex_matcher(&data);
     }
     // Over-long and huge-repetition patterns are cut or rejected, not compiled forever.

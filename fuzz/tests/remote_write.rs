@@ -1,30 +1,8 @@
 //! Runs the `remote_write` fuzz body over every request a real Prometheus 3.5 sent (as sent and
 //! decompressed), hand-made v1/v2 bodies, and deterministic pseudo-random mutations of them.
 
-use std::path::PathBuf;
-
+use tsdb_fuzz::harness::{shared_dir, SplitMix64};
 use tsdb_fuzz::remote_write::remote_write;
-
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn shared_dir() -> PathBuf {
-    std::env::var_os("SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
-}
 
 /// Seeds: mode byte + body. Each fixture body is used as sent (snappy) and decompressed.
 fn seeds() -> Vec<Vec<u8>> {
@@ -70,16 +48,16 @@ fn mutate(rng: &mut SplitMix64, seed: &[u8]) -> Vec<u8> {
         1 => data.truncate(rng.below(data.len() + 1)),
         2 => {
             let i = rng.below(data.len() + 1);
-            data.insert(i, rng.next() as u8);
+            data.insert(i, rng.next_u64() as u8);
         }
         3 => {
             // Overwrite a short run with random bytes (hits varints and lengths).
             let i = rng.below(data.len().max(1));
             for b in data.iter_mut().skip(i).take(1 + rng.below(8)) {
-                *b = rng.next() as u8;
+                *b = rng.next_u64() as u8;
             }
         }
-        _ => data = (0..rng.below(256)).map(|_| rng.next() as u8).collect(),
+        _ => data = (0..rng.below(256)).map(|_| rng.next_u64() as u8).collect(),
     }
     data
 }

@@ -1,31 +1,9 @@
 //! Runs the `tombstones` fuzz body over valid files (the fixture blocks' and ours) and
 //! deterministic pseudo-random mutations of them.
 
-use std::path::PathBuf;
-
 use tsdb_core::block::{Interval, Tombstones};
+use tsdb_fuzz::harness::{shared_dir, SplitMix64};
 use tsdb_fuzz::tombstones::tombstones;
-
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn shared_dir() -> PathBuf {
-    std::env::var_os("SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
-}
 
 /// Fixes the trailing CRC so mutations reach the entry decoder, not only the checksum check.
 fn fix_crc(d: &mut [u8]) {
@@ -74,10 +52,10 @@ fn tombstones_survive_seeds_and_mutations() {
             2 => {
                 let i = rng.below(d.len() + 1);
                 for _ in 0..1 + rng.below(12) {
-                    d.insert(i.min(d.len()), rng.next() as u8);
+                    d.insert(i.min(d.len()), rng.next_u64() as u8);
                 }
             }
-            _ => d = (0..rng.below(40)).map(|_| rng.next() as u8).collect(),
+            _ => d = (0..rng.below(40)).map(|_| rng.next_u64() as u8).collect(),
         }
         if rng.below(2) == 0 {
             fix_crc(&mut d);

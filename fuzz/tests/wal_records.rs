@@ -1,34 +1,12 @@
 //! Runs the `wal_records` fuzz body over every record of Prometheus' fixture WAL, records from
 //! our encoders of every type, and deterministic pseudo-random mutations of them.
 
-use std::path::PathBuf;
-
 use chunkenc::{Histogram, Span};
 use tsdb_core::record::*;
 use tsdb_core::wlog::SegmentReader;
+use tsdb_fuzz::harness::{shared_dir, SplitMix64};
 use tsdb_fuzz::wal_records::wal_records;
 use tsdb_index::Labels;
-
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn shared_dir() -> PathBuf {
-    std::env::var_os("SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
-}
 
 fn seeds() -> Vec<Vec<u8>> {
     let dir = shared_dir().join("fixtures/prom-wal/wal");
@@ -172,11 +150,11 @@ fn seeds_and_mutations() {
             }
             2 => {
                 let i = rng.below(d.len());
-                d[i] = rng.next() as u8;
+                d[i] = rng.next_u64() as u8;
             }
             _ => {
                 let n = rng.below(64);
-                d = (0..n).map(|_| rng.next() as u8).collect();
+                d = (0..n).map(|_| rng.next_u64() as u8).collect();
                 if !d.is_empty() {
                     d[0] = (rng.below(14)) as u8;
                 }

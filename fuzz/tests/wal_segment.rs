@@ -1,31 +1,9 @@
 //! Runs the `wal_segment` fuzz body over Prometheus' fixture segment, a segment from our
 //! writer (multi-page records), and deterministic pseudo-random mutations of them.
 
-use std::path::PathBuf;
-
 use tsdb_core::wlog::{Compression, WalOptions, WalWriter};
+use tsdb_fuzz::harness::{shared_dir, SplitMix64};
 use tsdb_fuzz::wal_segment::wal_segment;
-
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn shared_dir() -> PathBuf {
-    std::env::var_os("SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
-}
 
 fn seeds() -> Vec<Vec<u8>> {
     let p = shared_dir().join("fixtures/prom-wal/wal/00000000");
@@ -75,12 +53,12 @@ fn seeds_and_mutations() {
                 let page = rng.below(d.len() / 32768 + 1) * 32768;
                 let i = (page + rng.below(8)).min(d.len().saturating_sub(1));
                 if !d.is_empty() {
-                    d[i] = rng.next() as u8;
+                    d[i] = rng.next_u64() as u8;
                 }
             }
             _ => {
                 let n = rng.below(300);
-                d = (0..n).map(|_| rng.next() as u8).collect();
+                d = (0..n).map(|_| rng.next_u64() as u8).collect();
             }
         }
         wal_segment(&d);

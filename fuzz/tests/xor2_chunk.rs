@@ -1,31 +1,9 @@
 //! Runs the `xor2_chunk` fuzz body over chunks from our writer (with and without start
 //! timestamps), the fixture chunks re-encoded as XOR2, and pseudo-random mutations of them.
 
-use std::path::PathBuf;
-
 use chunkenc::{Xor2Appender, XorIterator};
+use tsdb_fuzz::harness::{shared_dir, SplitMix64};
 use tsdb_fuzz::xor2_chunk::xor2_chunk;
-
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn shared_dir() -> PathBuf {
-    std::env::var_os("SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
-}
 
 /// The data of every XOR chunk in the fixture blocks' segment files (framing only).
 fn fixture_chunks() -> Vec<Vec<u8>> {
@@ -81,16 +59,16 @@ fn mutate(rng: &mut SplitMix64, seed: &[u8]) -> Vec<u8> {
         1 => data.truncate(rng.below(data.len() + 1)),
         2 => {
             let i = rng.below(data.len() + 1);
-            data.insert(i, rng.next() as u8);
+            data.insert(i, rng.next_u64() as u8);
         }
         3 => {
             // Make the header claim more samples than there are.
             if data.len() >= 2 {
-                data[0] = rng.next() as u8;
-                data[1] = rng.next() as u8;
+                data[0] = rng.next_u64() as u8;
+                data[1] = rng.next_u64() as u8;
             }
         }
-        _ => data = (0..rng.below(64)).map(|_| rng.next() as u8).collect(),
+        _ => data = (0..rng.below(64)).map(|_| rng.next_u64() as u8).collect(),
     }
     data
 }
