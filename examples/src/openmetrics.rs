@@ -232,7 +232,7 @@ pub fn parse_go_float(s: &str) -> Option<f64> {
 /// Formats like Prometheus' `labels.FormatOpenMetricsFloat`: Go's `%g` with `.0` appended when
 /// there is neither a `.` nor an `e`.
 pub fn format_openmetrics_float(f: f64) -> String {
-    let mut s = crate::cli::gofloat::go_g(f);
+    let mut s = tsdb_core::gofloat::go_g(f);
     if f.is_finite() && !s.contains(['.', 'e']) {
         s.push_str(".0");
     }

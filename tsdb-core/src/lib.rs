@@ -2,6 +2,7 @@
 
 pub mod block;
 pub mod db;
+pub mod gofloat;
 pub mod head;
 pub mod querier;
 pub mod record;

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use tsdb_core::db::{Db, DbOptions};
+use tsdb_core::gofloat::go_g;
 use tsdb_core::storage::{Queryable, ValueType};
 use tsdb_index::Matcher;
 
@@ -44,45 +45,6 @@ fn copy_dir(from: &Path, to: &Path) {
     #[allow(clippy::permissions_set_readonly_false)]
     perm.set_readonly(false);
     std::fs::set_permissions(to, perm).unwrap();
-}
-
-/// Go's `%g` for a float64 (as `promtool tsdb dump` prints values): shortest round-trip
-/// digits, exponent form (at least two exponent digits) when the decimal exponent is below -4
-/// or at least 6; `NaN`, `+Inf`, `-Inf`.
-fn go_g(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    let e = format!("{v:e}");
-    let (mant, exp) = e.split_once('e').unwrap();
-    let exp: i32 = exp.parse().unwrap();
-    if v != 0.0 && !(-4..6).contains(&exp) {
-        format!("{mant}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
-    } else {
-        format!("{v}")
-    }
-}
-
-#[test]
-fn go_g_matches_go() {
-    for (v, s) in [
-        (1234567.0, "1.234567e+06"),
-        (123456.0, "123456"),
-        (0.0001, "0.0001"),
-        (0.00001234, "1.234e-05"),
-        (-0.0, "-0"),
-        (1e21, "1e+21"),
-        (0.5, "0.5"),
-    ] {
-        assert_eq!(go_g(v), s);
-    }
 }
 
 fn dump(db: &dyn Queryable) -> String {

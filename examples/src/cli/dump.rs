@@ -9,9 +9,9 @@ use tsdb_core::querier::{Blocks, MergedSeries};
 use tsdb_core::storage::{Series, ValueType};
 use tsdb_index::Matcher;
 
-use super::gofloat::push_go_g;
 use super::selector::parse_selector;
 use super::CliError;
+use tsdb_core::gofloat::push_go_g;
 
 /// The selector `promtool tsdb dump` uses when none is given.
 pub const DEFAULT_MATCH: &str = "{__name__=~'(?s:.*)'}";

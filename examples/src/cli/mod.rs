@@ -2,7 +2,6 @@
 
 pub mod analyze;
 pub mod dump;
-pub mod gofloat;
 pub mod gotime;
 pub mod import;
 pub mod list;

@@ -10,7 +10,7 @@ use std::fmt::Write;
 ///
 /// ```
 /// let mut s = String::new();
-/// tsdb_examples::cli::gofloat::push_go_g(&mut s, 1234567.0);
+/// tsdb_core::gofloat::push_go_g(&mut s, 1234567.0);
 /// assert_eq!(s, "1.234567e+06");
 /// ```
 pub fn push_go_g(out: &mut String, v: f64) {
@@ -100,6 +100,10 @@ mod tests {
             (f64::NEG_INFINITY, "-Inf"),
             (f64::NAN, "NaN"),
             (1700000000197.0, "1.700000000197e+12"),
+            (-0.0, "-0"),
+            (0.00001234, "1.234e-05"),
+            (1e21, "1e+21"),
+            (0.5, "0.5"),
         ];
         for (v, want) in cases {
             assert_eq!(go_g(*v), *want, "{v:?}");
