@@ -360,6 +360,48 @@ fn metric_type(v: i32) -> MetricType {
     MetricType::try_from(v).unwrap_or(MetricType::Unknown)
 }
 
+/// Builds a [`HistogramView`] over a v1 or v2 protobuf histogram: both messages carry the same
+/// fields under the same names.
+macro_rules! histogram_view {
+    ($h:expr) => {
+        HistogramView {
+            count: $h.count,
+            sum: $h.sum,
+            schema: $h.schema,
+            zero_threshold: $h.zero_threshold,
+            zero_count: $h.zero_count,
+            negative_spans: &$h.negative_spans,
+            negative_deltas: &$h.negative_deltas,
+            negative_counts: &$h.negative_counts,
+            positive_spans: &$h.positive_spans,
+            positive_deltas: &$h.positive_deltas,
+            positive_counts: &$h.positive_counts,
+            reset_hint: $h.reset_hint,
+            custom_values: &$h.custom_values,
+        }
+    };
+}
+
+/// Converts the histograms of series `series` (timestamp and view each), naming the index of
+/// the first one that is inconsistent.
+fn decode_histograms<'a>(
+    views: impl Iterator<Item = (i64, HistogramView<'a>)>,
+    series: usize,
+) -> Result<Vec<(i64, HistogramSample)>, RemoteWriteError> {
+    views
+        .enumerate()
+        .map(|(index, (t, view))| {
+            view.convert().map(|value| (t, value)).map_err(|reason| {
+                RemoteWriteError::InvalidHistogram {
+                    series,
+                    index,
+                    reason,
+                }
+            })
+        })
+        .collect()
+}
+
 fn convert_v1(req: prompb::WriteRequest) -> Result<DecodedWrite, RemoteWriteError> {
     let mut series = Vec::with_capacity(req.timeseries.len());
     for (si, ts) in req.timeseries.into_iter().enumerate() {
@@ -382,32 +424,12 @@ fn convert_v1(req: prompb::WriteRequest) -> Result<DecodedWrite, RemoteWriteErro
                 timestamp: e.timestamp,
             });
         }
-        let mut histograms = Vec::with_capacity(ts.histograms.len());
-        for (hi, h) in ts.histograms.iter().enumerate() {
-            let view = HistogramView {
-                count: h.count,
-                sum: h.sum,
-                schema: h.schema,
-                zero_threshold: h.zero_threshold,
-                zero_count: h.zero_count,
-                negative_spans: &h.negative_spans,
-                negative_deltas: &h.negative_deltas,
-                negative_counts: &h.negative_counts,
-                positive_spans: &h.positive_spans,
-                positive_deltas: &h.positive_deltas,
-                positive_counts: &h.positive_counts,
-                reset_hint: h.reset_hint,
-                custom_values: &h.custom_values,
-            };
-            let value = view
-                .convert()
-                .map_err(|reason| RemoteWriteError::InvalidHistogram {
-                    series: si,
-                    index: hi,
-                    reason,
-                })?;
-            histograms.push((h.timestamp, value));
-        }
+        let histograms = decode_histograms(
+            ts.histograms
+                .iter()
+                .map(|h| (h.timestamp, histogram_view!(h))),
+            si,
+        )?;
         series.push(DecodedSeries {
             labels,
             samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
@@ -495,32 +517,12 @@ fn convert_v2(req: write_v2::Request) -> Result<DecodedWrite, RemoteWriteError> 
                 timestamp: e.timestamp,
             });
         }
-        let mut histograms = Vec::with_capacity(ts.histograms.len());
-        for (hi, h) in ts.histograms.iter().enumerate() {
-            let view = HistogramView {
-                count: h.count,
-                sum: h.sum,
-                schema: h.schema,
-                zero_threshold: h.zero_threshold,
-                zero_count: h.zero_count,
-                negative_spans: &h.negative_spans,
-                negative_deltas: &h.negative_deltas,
-                negative_counts: &h.negative_counts,
-                positive_spans: &h.positive_spans,
-                positive_deltas: &h.positive_deltas,
-                positive_counts: &h.positive_counts,
-                reset_hint: h.reset_hint,
-                custom_values: &h.custom_values,
-            };
-            let value = view
-                .convert()
-                .map_err(|reason| RemoteWriteError::InvalidHistogram {
-                    series: si,
-                    index: hi,
-                    reason,
-                })?;
-            histograms.push((h.timestamp, value));
-        }
+        let histograms = decode_histograms(
+            ts.histograms
+                .iter()
+                .map(|h| (h.timestamp, histogram_view!(h))),
+            si,
+        )?;
         let metadata = match &ts.metadata {
             Some(m) => Some(Metadata {
                 metric_type: metric_type(m.r#type),
