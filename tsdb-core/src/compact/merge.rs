@@ -395,3 +395,124 @@ pub fn compact_chunk_lists<'a>(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xor(samples: &[(i64, f64)]) -> SeriesChunk<'static> {
+        let mut a = XorAppender::new();
+        for (t, v) in samples {
+            a.append(*t, *v).unwrap();
+        }
+        SeriesChunk {
+            min_time: samples[0].0,
+            max_time: samples[samples.len() - 1].0,
+            encoding: Encoding::Xor,
+            data: Cow::Owned(a.into_chunk().into_bytes()),
+        }
+    }
+
+    fn samples(chunks: &[SeriesChunk<'_>]) -> Vec<(i64, f64)> {
+        let mut out = Vec::new();
+        for c in chunks {
+            let mut it = c.iter().unwrap();
+            while it.next().unwrap().is_some() {
+                out.push(it.at());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn non_overlapping_chunks_pass_through_untouched() {
+        let a = vec![xor(&[(0, 1.0), (10, 2.0)]), xor(&[(20, 3.0)])];
+        let b = vec![xor(&[(30, 4.0), (40, 5.0)])];
+        let out = compact_chunk_lists(vec![a.clone(), b.clone()]).unwrap();
+        assert_eq!(out, [a[0].clone(), a[1].clone(), b[0].clone()]);
+    }
+
+    #[test]
+    fn identical_chunks_are_dropped_without_decoding() {
+        let a = vec![xor(&[(0, 1.0), (10, 2.0)])];
+        let out = compact_chunk_lists(vec![a.clone(), a.clone(), a.clone()]).unwrap();
+        assert_eq!(out, a);
+    }
+
+    #[test]
+    fn overlaps_merge_by_time_dedup_and_recut_at_120() {
+        let a: Vec<(i64, f64)> = (0..300).map(|t| (t * 2, t as f64)).collect();
+        let b: Vec<(i64, f64)> = (0..300).map(|t| (t * 3, t as f64 * 1.5)).collect();
+        // Chunk `a` ends where `b` starts: touching chunks count as overlapping.
+        let out = compact_chunk_lists(vec![vec![xor(&a)], vec![xor(&b[..1])], vec![xor(&b[1..])]])
+            .unwrap();
+        let got = samples(&out);
+        let mut want: std::collections::BTreeMap<i64, f64> = b.iter().copied().collect();
+        want.extend(a.iter().copied());
+        let ts: Vec<i64> = got.iter().map(|s| s.0).collect();
+        assert_eq!(ts, want.keys().copied().collect::<Vec<_>>());
+        for c in &out {
+            assert!(c.num_samples().unwrap() <= MAX_SAMPLES_PER_MERGED_CHUNK);
+        }
+        for w in out.windows(2) {
+            assert!(w[0].max_time < w[1].min_time);
+        }
+        // On a shared timestamp one of the inputs' values is kept, never a mix.
+        for (t, v) in got {
+            assert!(a.contains(&(t, v)) || b.contains(&(t, v)), "{t} {v}");
+        }
+    }
+
+    #[test]
+    fn deleted_samples_are_removed_in_one_chunk() {
+        let c = xor(&(0..200).map(|t| (t, t as f64)).collect::<Vec<_>>());
+        let out = remove_deleted(&c, &[Interval::new(10, 19), Interval::new(150, 1000)])
+            .unwrap()
+            .unwrap();
+        assert_eq!((out.min_time, out.max_time), (0, 149));
+        assert_eq!(out.num_samples().unwrap(), 140);
+        assert!(remove_deleted(&c, &[Interval::new(i64::MIN, i64::MAX)])
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn histograms_merge_across_overlapping_chunks() {
+        let h = |count: u64| Histogram {
+            count,
+            sum: count as f64,
+            schema: 0,
+            zero_threshold: 0.001,
+            zero_count: count,
+            ..Default::default()
+        };
+        let mk = |ts: &[i64]| {
+            let mut a = HistogramAppender::new();
+            for &t in ts {
+                assert!(matches!(
+                    a.append_histogram(None, t, &h(t as u64), false).unwrap(),
+                    AppendOutcome::Appended
+                ));
+            }
+            SeriesChunk {
+                min_time: ts[0],
+                max_time: ts[ts.len() - 1],
+                encoding: Encoding::Histogram,
+                data: Cow::Owned(a.into_bytes()),
+            }
+        };
+        let out =
+            compact_chunk_lists(vec![vec![mk(&[1, 3, 5, 7])], vec![mk(&[2, 3, 4, 8])]]).unwrap();
+        let mut ts = Vec::new();
+        for c in &out {
+            assert_eq!(c.encoding, Encoding::Histogram);
+            let mut it = c.iter().unwrap();
+            while it.next().unwrap().is_some() {
+                let (t, got) = it.at_histogram().unwrap();
+                assert_eq!(got.count, t as u64);
+                ts.push(t);
+            }
+        }
+        assert_eq!(ts, [1, 2, 3, 4, 5, 7, 8]);
+    }
+}
