@@ -49,7 +49,7 @@ pub fn beyond_time_retention(blocks: &[BlockUsage<'_>], retention_ms: i64) -> BT
     let sorted = newest_first(blocks);
     let newest = sorted[0].meta.max_time;
     for (i, b) in sorted.iter().enumerate() {
-        if i > 0 && newest - b.meta.max_time >= retention_ms {
+        if i > 0 && newest.saturating_sub(b.meta.max_time) >= retention_ms {
             out.extend(sorted[i..].iter().map(|b| b.meta.ulid));
             break;
         }

@@ -297,3 +297,31 @@ fn deleting_a_block_under_a_running_query_is_safe() {
     let expected = std::fs::read_to_string(prom_blocks().join("expected.dump")).unwrap();
     assert_eq!(lines, expected.lines().count());
 }
+
+/// A corrupt chunk in an input block makes compaction fail with a typed error naming the
+/// block: no block and no temporary directory is left, and the inputs are flagged
+/// `compaction.failed` so the planner skips them.
+#[test]
+fn corrupt_input_fails_cleanly_and_flags_the_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = copy_fixture_blocks(tmp.path());
+    let seg = dirs[1].join("chunks/000001");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&seg, bytes).unwrap();
+    let err = Compactor::new().compact_dirs(tmp.path(), &dirs).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("checksum") || msg.contains("corrupt"), "{msg}");
+    assert!(msg.contains(dirs[1].file_name().unwrap().to_str().unwrap()), "{msg}");
+    let names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 3, "nothing but the inputs: {names:?}");
+    for d in &dirs {
+        assert!(Block::open(d).unwrap().meta().compaction.failed);
+    }
+    let planner = tsdb_core::compact::LeveledPlanner::new(vec![7_200_000, 21_600_000]).unwrap();
+    assert!(planner.plan_dir(tmp.path()).unwrap().is_empty());
+}

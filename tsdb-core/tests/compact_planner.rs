@@ -332,3 +332,25 @@ fn ranges_follow_retention_like_prometheus() {
         Some(&(486 * h))
     );
 }
+
+#[test]
+fn extreme_metas_do_not_overflow() {
+    assert!(LeveledPlanner::new(vec![0, 10]).is_none());
+    assert!(LeveledPlanner::new(vec![-5]).is_none());
+    let p = LeveledPlanner::new(vec![20, 60, 180]).unwrap();
+    let metas = [
+        meta(1, i64::MIN, i64::MIN + 7, Some((1, 1))),
+        meta(2, i64::MIN + 7, 0, None),
+        meta(3, 0, i64::MAX, Some((0, 5))),
+        meta(4, i64::MAX - 1, i64::MAX, None),
+    ];
+    // Whatever is planned, it is a valid subset and nothing panics.
+    for u in p.plan(&metas) {
+        assert!(metas.iter().any(|m| m.ulid == u));
+    }
+    let refs: Vec<&BlockMeta> = metas.iter().collect();
+    for tr in [1, 7, i64::MAX] {
+        let _ = split_by_range(&refs, tr);
+    }
+    assert!(split_by_range(&refs, 0).is_empty());
+}

@@ -80,9 +80,10 @@ pub struct LeveledPlanner {
 
 impl LeveledPlanner {
     /// A planner over `ranges` (ascending, the first being the head's block range), with
-    /// overlapping-block compaction enabled as in Prometheus. `None` when `ranges` is empty.
+    /// overlapping-block compaction enabled as in Prometheus. `None` when `ranges` is empty or
+    /// holds a range that is not positive.
     pub fn new(ranges: Vec<i64>) -> Option<Self> {
-        if ranges.is_empty() {
+        if ranges.is_empty() || ranges.iter().any(|&r| r <= 0) {
             return None;
         }
         Some(LeveledPlanner {
@@ -125,7 +126,7 @@ impl LeveledPlanner {
 
         let middle = self.ranges[self.ranges.len() / 2];
         for m in dms.iter().rev() {
-            if m.max_time - m.min_time < middle {
+            if m.max_time.saturating_sub(m.min_time) < middle {
                 let s = &m.stats;
                 if s.num_tombstones > 0 && s.num_tombstones >= s.num_series {
                     return vec![m.ulid];
@@ -184,7 +185,7 @@ impl LeveledPlanner {
                 }
                 let mint = part[0].min_time;
                 let maxt = part[part.len() - 1].max_time;
-                if (maxt - mint == iv || maxt <= high_time) && part.len() > 1 {
+                if (maxt.checked_sub(mint) == Some(iv) || maxt <= high_time) && part.len() > 1 {
                     return part;
                 }
             }
@@ -198,16 +199,24 @@ impl LeveledPlanner {
 /// longer than `tr`) belong to no group.
 pub fn split_by_range<'m>(dms: &[&'m BlockMeta], tr: i64) -> Vec<Vec<&'m BlockMeta>> {
     let mut out = Vec::new();
+    if tr <= 0 {
+        return out;
+    }
     let mut i = 0;
     while i < dms.len() {
         let m = dms[i];
-        let t0 = tr * m.min_time.div_euclid(tr);
-        if m.max_time > t0 + tr {
+        // Start of the aligned window holding the block's start (floor division).
+        let Some(t0) = m.min_time.checked_sub(m.min_time.rem_euclid(tr)) else {
+            i += 1;
+            continue;
+        };
+        let end = t0.saturating_add(tr);
+        if m.max_time > end {
             i += 1;
             continue;
         }
         let mut group = Vec::new();
-        while i < dms.len() && dms[i].max_time <= t0 + tr {
+        while i < dms.len() && dms[i].max_time <= end {
             group.push(dms[i]);
             i += 1;
         }

@@ -87,10 +87,16 @@ impl<'a> BlockChunkSeries<'a> {
                 continue;
             }
             if trim_front {
-                add_interval(&mut intervals, Interval::new(i64::MIN, self.mint - 1));
+                add_interval(
+                    &mut intervals,
+                    Interval::new(i64::MIN, self.mint.saturating_sub(1)),
+                );
             }
             if trim_back {
-                add_interval(&mut intervals, Interval::new(self.maxt + 1, i64::MAX));
+                add_interval(
+                    &mut intervals,
+                    Interval::new(self.maxt.saturating_add(1), i64::MAX),
+                );
             }
             let mut chunks = Vec::with_capacity(kept.len());
             let mut overlapping = Vec::new();
@@ -174,7 +180,8 @@ pub fn write_union(
             "cannot populate a block from no blocks".into(),
         ));
     }
-    let (mint, maxt) = (meta.min_time, meta.max_time - 1);
+    // Block ranges are half-open; the series reader takes a closed range.
+    let (mint, maxt) = (meta.min_time, meta.max_time.saturating_sub(1));
     let mut writer = BlockWriter::create_with_meta(dest, meta)?;
     // The symbol table is the union of the inputs' symbol tables, as Prometheus writes it.
     let mut symbols: BTreeSet<&str> = BTreeSet::new();
