@@ -310,10 +310,15 @@ fn corrupt_input_fails_cleanly_and_flags_the_inputs() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(&seg, bytes).unwrap();
-    let err = Compactor::new().compact_dirs(tmp.path(), &dirs).unwrap_err();
+    let err = Compactor::new()
+        .compact_dirs(tmp.path(), &dirs)
+        .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("checksum") || msg.contains("corrupt"), "{msg}");
-    assert!(msg.contains(dirs[1].file_name().unwrap().to_str().unwrap()), "{msg}");
+    assert!(
+        msg.contains(dirs[1].file_name().unwrap().to_str().unwrap()),
+        "{msg}"
+    );
     let names: Vec<String> = std::fs::read_dir(tmp.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -10,6 +10,7 @@
 //! after it leaves parents and child side by side, and the cleanup deletes the parents named
 //! by the child. Either way every sample is readable exactly once.
 
+pub mod data_dir;
 pub mod gc;
 mod goheap;
 pub mod merge;
