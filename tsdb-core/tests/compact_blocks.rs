@@ -330,3 +330,55 @@ fn corrupt_input_fails_cleanly_and_flags_the_inputs() {
     let planner = tsdb_core::compact::LeveledPlanner::new(vec![7_200_000, 21_600_000]).unwrap();
     assert!(planner.plan_dir(tmp.path()).unwrap().is_empty());
 }
+
+/// Native histograms through vertical compaction: two overlapping blocks of counter
+/// histograms (with resets and new buckets) merge to one sample per timestamp, each equal to
+/// the histogram written for it.
+#[test]
+fn overlapping_histogram_blocks_merge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let series: Vec<Labels> = (0..3).map(|i| lbl("h", i)).collect();
+    write_histogram_block(tmp.path(), 0, 60_000, 100, 0, &series);
+    write_histogram_block(tmp.path(), 30_000, 90_000, 100, 0, &series);
+    write_histogram_block(tmp.path(), 40_000, 50_000, 100, 50, &series);
+    let dirs = block_dirs(tmp.path());
+    let CompactOutcome::Written(meta) = Compactor::new().compact_dirs(tmp.path(), &dirs).unwrap()
+    else {
+        panic!("empty")
+    };
+    cleanup_data_dir(tmp.path()).unwrap();
+    let b = Block::open(&tmp.path().join(meta.ulid.to_string())).unwrap();
+    let q = tsdb_core::querier::BlockQuerier::new(&b, i64::MIN, i64::MAX);
+    let all = [Matcher::new(MatchType::Equal, "__name__", "h").unwrap()];
+    let mut set = q.select_block(&all).unwrap();
+    let mut n = 0;
+    let mut sorted = series.clone();
+    sorted.sort();
+    let mut idx = 0;
+    while let Some(s) = set.next_block_series() {
+        let s = s.unwrap();
+        use tsdb_core::storage::{SampleIterator, Series};
+        assert_eq!(s.labels(), &sorted[idx]);
+        let mut it = s.samples();
+        let mut ts = Vec::new();
+        while it.next() == tsdb_core::storage::ValueType::Histogram {
+            let (t, h) = it.at_histogram();
+            let want = test_histogram(t / 100, idx);
+            assert_eq!(
+                (h.count, h.sum, h.zero_count),
+                (want.count, want.sum, want.zero_count),
+                "t={t}"
+            );
+            ts.push(t);
+            n += 1;
+        }
+        assert!(it.err().is_none());
+        let mut want_ts: Vec<i64> = (0..90_000).step_by(100).collect();
+        want_ts.extend((40_050..50_000).step_by(100));
+        want_ts.sort();
+        assert_eq!(ts, want_ts);
+        idx += 1;
+    }
+    assert_eq!(idx, 3);
+    assert_eq!(meta.stats.num_samples, n);
+}

@@ -105,4 +105,18 @@ fn same_bytes_as_prometheus_compactor() {
     let g = go_compact(&go, &dirs, &tmp.path().join("go3"));
     let o = ours(&dirs, &tmp.path().join("rust3"));
     assert_same_files(&g, &o);
+
+    // 4. Overlapping native-histogram blocks (counter resets, new buckets, shifted replicas).
+    let input = tmp.path().join("histograms");
+    std::fs::create_dir_all(&input).unwrap();
+    let series: Vec<Labels> = (0..3)
+        .map(|i| Labels::from_pairs([("__name__", "h"), ("i", &i.to_string())]))
+        .collect();
+    write_histogram_block(&input, 0, 60_000, 100, 0, &series);
+    write_histogram_block(&input, 30_000, 90_000, 100, 0, &series);
+    write_histogram_block(&input, 40_000, 50_000, 100, 50, &series);
+    let dirs = block_dirs(&input);
+    let g = go_compact(&go, &dirs, &tmp.path().join("go4"));
+    let o = ours(&dirs, &tmp.path().join("rust4"));
+    assert_same_files(&g, &o);
 }

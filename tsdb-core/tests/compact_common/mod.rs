@@ -157,3 +157,102 @@ pub fn copy_fixture_blocks(dir: &Path) -> Vec<PathBuf> {
 pub fn block_dirs(dir: &Path) -> Vec<PathBuf> {
     tsdb_core::compact::planner::block_dirs(dir).unwrap()
 }
+
+/// An integer counter histogram for sample `idx` of series `i`: it grows, resets every 37
+/// samples and gains a third bucket for part of each cycle (so chunks are recoded or cut).
+pub fn test_histogram(idx: i64, i: usize) -> chunkenc::Histogram {
+    let k = (idx % 37) as u64;
+    let a = k * 2 + i as u64;
+    let b = k + 1;
+    let third = idx % 50 > 25;
+    let c = if third { k } else { 0 };
+    let zero = k / 3;
+    let mut spans = vec![chunkenc::Span {
+        offset: 0,
+        length: 2,
+    }];
+    let mut deltas = vec![a as i64, b as i64 - a as i64];
+    if third {
+        spans[0].length = 3;
+        deltas.push(c as i64 - b as i64);
+    }
+    chunkenc::Histogram {
+        schema: 1,
+        zero_threshold: 0.001,
+        zero_count: zero,
+        count: zero + a + b + c,
+        sum: (a * 3 + b * 5 + c * 7) as f64 * 0.25,
+        positive_spans: spans,
+        positive_buckets: deltas,
+        ..Default::default()
+    }
+}
+
+/// Writes a level-1 block of integer-histogram series (samples at `mint..maxt` every `step`,
+/// shifted by `offset`), cutting chunks every 120 samples or when the appender asks for it.
+pub fn write_histogram_block(
+    dir: &Path,
+    mint: i64,
+    maxt: i64,
+    step: usize,
+    offset: i64,
+    series: &[Labels],
+) -> BlockMeta {
+    use chunkenc::{AppendOutcome, HistogramAppender};
+    let mut w = BlockWriter::create(dir, mint, maxt).unwrap();
+    let mut symbols = std::collections::BTreeSet::new();
+    for l in series {
+        for lbl in l.iter() {
+            symbols.insert(lbl.name.to_string());
+            symbols.insert(lbl.value.to_string());
+        }
+    }
+    w.add_symbols(symbols.iter().map(String::as_str)).unwrap();
+    let mut sorted = series.to_vec();
+    sorted.sort();
+    for (i, l) in sorted.iter().enumerate() {
+        let mut done: Vec<(i64, i64, u64, Vec<u8>)> = Vec::new();
+        let mut app = HistogramAppender::new();
+        let (mut first, mut last) = (0, 0);
+        for t in (mint + offset..maxt).step_by(step) {
+            let h = test_histogram(t / step as i64, i);
+            if app.num_samples() == 120 {
+                let prev = std::mem::replace(&mut app, HistogramAppender::new());
+                app.append_histogram(Some(&prev), t, &h, false).unwrap();
+                done.push((first, last, prev.num_samples() as u64, prev.into_bytes()));
+                first = t;
+                last = t;
+                continue;
+            }
+            if app.num_samples() == 0 {
+                first = t;
+            }
+            match app.append_histogram(None, t, &h, false).unwrap() {
+                AppendOutcome::Appended | AppendOutcome::Recoded => {}
+                AppendOutcome::NewChunk(next) => {
+                    let prev = std::mem::replace(&mut app, *next);
+                    done.push((first, last, prev.num_samples() as u64, prev.into_bytes()));
+                    first = t;
+                }
+            }
+            last = t;
+        }
+        if app.num_samples() > 0 {
+            done.push((first, last, app.num_samples() as u64, app.into_bytes()));
+        }
+        let data: Vec<ChunkData<'_>> = done
+            .iter()
+            .map(|(a, b, n, d)| ChunkData {
+                encoding: 2,
+                data: d,
+                min_time: *a,
+                max_time: *b,
+                num_samples: *n,
+            })
+            .collect();
+        w.add_series(l, &data).unwrap();
+    }
+    w.finish(&tsdb_core::block::Tombstones::new())
+        .unwrap()
+        .unwrap()
+}
