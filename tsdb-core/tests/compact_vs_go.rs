@@ -1,8 +1,7 @@
 //! Byte-for-byte comparison with Prometheus' own Go compactor (`benches/go-compact`): for the
 //! same input blocks, our output block's `index`, chunk segments and `tombstones` must equal
-//! the Go `LeveledCompactor`'s. Needs the Go peer, so it runs only when `GO_COMPACT` names
-//! the built binary (see `benches/benches/compaction.rs` for building it); without it the test
-//! says so and checks nothing.
+//! the Go `LeveledCompactor`'s. Needs the Go peer: `scripts/test` builds it and sets
+//! `GO_COMPACT` to the binary; a plain `cargo test` without it says so and checks nothing.
 
 mod compact_common;
 
