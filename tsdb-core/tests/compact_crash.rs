@@ -1,6 +1,6 @@
-//! Crash safety of compaction: a child process compacts a data directory (vertical and
-//! leveled compactions, then parent cleanup) while this test kills it with SIGKILL at random
-//! moments. After every kill, the cleanup that runs on open must leave blocks that hold every
+//! Crash safety of compaction: a child process rewrites blocks without their tombstones and
+//! compacts a data directory (vertical and leveled compactions, then parent cleanup) while
+//! this test kills it with SIGKILL at random moments. After every kill, the cleanup that runs on open must leave blocks that hold every
 //! sample exactly once: none lost, none duplicated (no two blocks hold the same sample).
 //! Then the child is run to completion and the fully compacted directory is checked again.
 
@@ -22,8 +22,10 @@ use tsdb_index::{Labels, MatchType, Matcher};
 const CHILD_ENV: &str = "TSDB_COMPACT_CRASH_CHILD_DIR";
 const RANGES: [i64; 3] = [10_000, 30_000, 90_000];
 
-/// Child mode: compact until the planner has nothing left to do.
+/// Child mode: rewrite blocks without their tombstones, then compact until the planner has
+/// nothing left to do.
 fn child_main(dir: &Path) {
+    tsdb_core::compact::data_dir::clean_tombstones(dir).unwrap();
     let planner = LeveledPlanner::new(RANGES.to_vec()).unwrap();
     loop {
         cleanup_data_dir(dir).unwrap();
@@ -135,7 +137,21 @@ fn sigkill_during_compaction_loses_and_duplicates_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let template = tmp.path().join("template");
     std::fs::create_dir_all(&template).unwrap();
-    let want = build_template(&template);
+    let written = build_template(&template);
+    // Tombstones in two blocks: the child starts by rewriting those blocks without them.
+    let m = [Matcher::new(MatchType::Regexp, "s", "00[0-4].").unwrap()];
+    for d in &block_dirs(&template)[3..5] {
+        let b = Block::open(d).unwrap();
+        tsdb_core::delete::delete_in_block(
+            &b,
+            &m,
+            b.meta().min_time + 1234,
+            b.meta().max_time - 3456,
+        )
+        .unwrap();
+    }
+    let want = read_each_block(&template);
+    assert!(want.len() < written.len() && want.len() > written.len() / 2);
 
     // How long an undisturbed run takes, to spread kills over it.
     let full = tmp.path().join("full");
@@ -148,6 +164,9 @@ fn sigkill_during_compaction_loses_and_duplicates_nothing() {
     let planner = LeveledPlanner::new(RANGES.to_vec()).unwrap();
     assert!(planner.plan_dir(&full).unwrap().is_empty());
     assert!(block_dirs(&full).len() < 10);
+    for d in block_dirs(&full) {
+        assert!(Block::open(&d).unwrap().tombstones().is_empty());
+    }
 
     let mut seed = 0x5EED_u64 ^ std::process::id() as u64;
     let budget = Instant::now();
