@@ -5,6 +5,7 @@
 //! tsdb analyze DIR [BLOCK] [--limit N] [--match SELECTOR]
 //! tsdb dump DIR [--match SELECTOR ...] [--min-time MS] [--max-time MS]
 //! tsdb import openmetrics FILE OUTDIR [--max-block-duration DUR] [--quiet] [--human-readable]
+//! tsdb serve [--data DIR] [--listen ADDR] [--tenant-header NAME ...] [--default-tenant ID]
 //! ```
 
 use std::io::{BufWriter, Write};
@@ -57,6 +58,23 @@ enum Command {
         /// Maximum timestamp in ms (inclusive).
         #[arg(long, default_value_t = i64::MAX, allow_hyphen_values = true)]
         max_time: i64,
+    },
+    /// Serve a data directory: remote write in, Prometheus' HTTP query API out.
+    Serve {
+        /// Data directory (tenants in sub-directories; an existing Prometheus data directory
+        /// is served as the default tenant).
+        #[arg(long, default_value = "./data")]
+        data: PathBuf,
+        /// HTTP listen address.
+        #[arg(long, default_value = "0.0.0.0:9090")]
+        listen: std::net::SocketAddr,
+        /// Request header naming the tenant; repeatable (default: X-Scope-OrgID and
+        /// THANOS-TENANT).
+        #[arg(long = "tenant-header")]
+        tenant_headers: Vec<String>,
+        /// Tenant of requests that name none.
+        #[arg(long, default_value = "default-tenant")]
+        default_tenant: String,
     },
     /// Import data into new blocks.
     Import {
@@ -123,10 +141,43 @@ fn parse_duration(s: &str) -> Result<i64, String> {
     Ok(total)
 }
 
+fn serve(cfg: tsdb_examples::serve::ServeConfig) -> Result<(), cli::CliError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| cli::CliError::Other(format!("starting the runtime: {e}")))?;
+    rt.block_on(tsdb_examples::serve::run(
+        cfg,
+        tsdb_examples::serve::shutdown_signal(),
+        |addr| eprintln!("tsdb serve: listening on {addr}"),
+    ))
+    .map_err(|e| cli::CliError::Other(format!("serve: {e}")))
+}
+
 fn run(args: Args) -> Result<(), cli::CliError> {
+    let command = match args.command {
+        Command::Serve {
+            data,
+            listen,
+            tenant_headers,
+            default_tenant,
+        } => {
+            let mut cfg = tsdb_examples::serve::ServeConfig {
+                data,
+                listen,
+                default_tenant,
+                ..Default::default()
+            };
+            if !tenant_headers.is_empty() {
+                cfg.tenant_headers = tenant_headers;
+            }
+            return serve(cfg);
+        }
+        other => other,
+    };
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    match args.command {
+    match command {
         Command::List {
             dir,
             human_readable,
@@ -162,6 +213,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             };
             cli::import::run(&file, &out_dir, &opts, &mut out)?;
         }
+        Command::Serve { .. } => {}
     }
     out.flush()?;
     Ok(())

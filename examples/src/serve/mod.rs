@@ -1,0 +1,193 @@
+//! `tsdb serve`: a single node that takes Prometheus remote write (1.0 and 2.0) into a
+//! Prometheus-layout database per tenant, and answers Prometheus' HTTP query API over it.
+//!
+//! Routes: `POST /api/v1/write`, the query API of [`crate::http_api`], `/metrics`,
+//! `/-/healthy`, `/-/ready`. SIGINT or SIGTERM stop accepting requests, finish the ones in
+//! flight, and close every database (flushing its WAL).
+
+pub mod metrics;
+pub mod remote_write;
+pub mod tenants;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use promql::engine::{Engine, EngineOpts};
+use tsdb_core::db::DbOptions;
+
+use crate::http_api::{self, ApiState};
+use metrics::Metrics;
+use tenants::Tenants;
+
+/// Settings of a serving node.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Data directory; tenants live in sub-directories.
+    pub data: PathBuf,
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Headers naming the tenant of a request, first match wins.
+    pub tenant_headers: Vec<String>,
+    /// Tenant of requests that name none.
+    pub default_tenant: String,
+    /// Largest compressed remote-write body accepted, in bytes.
+    pub max_body_len: usize,
+    /// Largest decompressed remote-write body accepted, in bytes.
+    pub max_decompressed_len: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            data: PathBuf::from("data"),
+            listen: SocketAddr::from(([0, 0, 0, 0], 9090)),
+            tenant_headers: vec!["X-Scope-OrgID".into(), "THANOS-TENANT".into()],
+            default_tenant: "default-tenant".into(),
+            max_body_len: 32 << 20,
+            max_decompressed_len: 32 << 20,
+        }
+    }
+}
+
+/// Shared state of the handlers.
+pub struct ServeState {
+    /// The databases.
+    pub tenants: Arc<Tenants>,
+    /// The query API's state (engine, tenant headers).
+    pub api: ApiState,
+    /// The node's own metrics.
+    pub metrics: Metrics,
+    /// Limit passed to the remote-write decoder.
+    pub max_decompressed_len: usize,
+}
+
+/// Whether `dir` already holds a Prometheus database (blocks or a WAL at its top level), in
+/// which case the default tenant is served from it directly.
+fn is_prometheus_dir(dir: &std::path::Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let p = e.path();
+        p.join("meta.json").is_file() || e.file_name() == "wal"
+    })
+}
+
+/// Builds the router and its state.
+pub fn app(cfg: &ServeConfig) -> (Router, Arc<ServeState>) {
+    let tenants = Arc::new(Tenants::new(
+        cfg.data.clone(),
+        cfg.default_tenant.clone(),
+        is_prometheus_dir(&cfg.data),
+        DbOptions::default(),
+    ));
+    let api = ApiState {
+        source: tenants.clone(),
+        engine: Arc::new(Engine::new(EngineOpts::default())),
+        tenant_headers: Arc::new(cfg.tenant_headers.clone()),
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let state = Arc::new(ServeState {
+        tenants,
+        api: api.clone(),
+        metrics: Metrics::default(),
+        max_decompressed_len: cfg.max_decompressed_len,
+    });
+    let node = Router::new()
+        .route("/api/v1/write", post(remote_write::write))
+        .route("/metrics", get(metrics_handler))
+        .route("/-/healthy", get(|| async { "Healthy.\n" }))
+        .route("/-/ready", get(|| async { "Ready.\n" }))
+        .layer(DefaultBodyLimit::max(cfg.max_body_len))
+        .with_state(state.clone());
+    let api_metrics = state.clone();
+    let router = node
+        .merge(http_api::router(api))
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let m = api_metrics.clone();
+                async move {
+                    let path = req.uri().path().to_string();
+                    let resp = next.run(req).await;
+                    if path.starts_with("/api/v1/") && path != "/api/v1/write" {
+                        let handler = if path.starts_with("/api/v1/label/") {
+                            "/api/v1/label/:name/values"
+                        } else {
+                            path.as_str()
+                        };
+                        m.metrics.api_request(handler, resp.status().as_u16());
+                    }
+                    resp
+                }
+            },
+        ));
+    (router, state)
+}
+
+async fn metrics_handler(State(st): State<Arc<ServeState>>) -> impl IntoResponse {
+    let per_tenant: Vec<(String, usize)> = st
+        .tenants
+        .all()
+        .into_iter()
+        .map(|(t, db)| (t, db.head().num_series()))
+        .collect();
+    (
+        StatusCode::OK,
+        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+        st.metrics.render(&per_tenant),
+    )
+}
+
+/// Resolves when the process gets SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Runs the node until `shutdown` resolves; `on_bound` learns the bound address (useful with
+/// port 0). Closes every database before returning.
+pub async fn run(
+    cfg: ServeConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(&cfg.data)?;
+    let (router, state) = app(&cfg);
+    // Open the default tenant up front: a broken data directory fails at start, not at the
+    // first request.
+    state
+        .tenants
+        .db(None)
+        .map_err(|e| std::io::Error::other(e.message))?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    on_bound(listener.local_addr()?);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    for (tenant, err) in state.tenants.close_all() {
+        eprintln!("closing tenant {tenant}: {err}");
+    }
+    Ok(())
+}

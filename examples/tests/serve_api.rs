@@ -1,0 +1,344 @@
+//! `tsdb serve` as a process: the remote-write requests a real Prometheus 3.5 sent are stored
+//! exactly (read back through the query API and compared with Prometheus' own dump of them),
+//! Prometheus-written blocks are served as they are, and bad requests get Prometheus' status
+//! codes while the server keeps serving.
+
+mod common;
+mod serve_common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serve_common::{get, post, snappy, Server};
+use tsdb_index::Labels;
+
+/// Headers of a captured request (`Name: value` lines).
+fn captured_headers(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| k.starts_with("Content-") && k != "Content-Length")
+        .collect()
+}
+
+/// Every sample of a matrix result as promtool-dump lines.
+fn matrix_lines(answer: &serde_json::Value) -> Vec<String> {
+    assert_eq!(answer["status"], "success", "{answer}");
+    assert_eq!(answer["data"]["resultType"], "matrix");
+    let mut out = Vec::new();
+    for series in answer["data"]["result"].as_array().unwrap() {
+        let pairs: Vec<(String, String)> = series["metric"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+            .collect();
+        let labels = Labels::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        for point in series["values"].as_array().into_iter().flatten() {
+            let t = (point[0].as_f64().unwrap() * 1000.0).round() as i64;
+            let v: f64 = parse_value(point[1].as_str().unwrap());
+            out.push(format!("{labels} {} {t}", tsdb_core::gofloat::go_g(v)));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn parse_value(s: &str) -> f64 {
+    match s {
+        "NaN" => f64::NAN,
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        _ => s.parse().unwrap(),
+    }
+}
+
+/// Every raw sample of a tenant in `[mint, maxt]`, read through `/api/v1/query`.
+fn all_samples(server: &Server, tenant: Option<&str>, mint: i64, maxt: i64) -> Vec<String> {
+    let range = format!("{{__name__=~\".+\"}}[{}ms]", maxt - mint + 1);
+    let time = format!("{}.{:03}", maxt / 1000, maxt % 1000);
+    let headers: Vec<(&str, &str)> = tenant.map(|t| ("X-Scope-OrgID", t)).into_iter().collect();
+    let a = get(
+        &server.url("/api/v1/query"),
+        &[("query", &range), ("time", &time)],
+        &headers,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    matrix_lines(&a.json())
+}
+
+#[test]
+fn captured_remote_writes_are_stored_exactly() {
+    let dir = common::shared_dir().join("fixtures/remote-write");
+    let dump = std::fs::read_to_string(dir.join("prometheus-local.dump")).unwrap();
+    let dump: BTreeMap<&str, ()> = dump.lines().map(|l| (l, ())).collect();
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "bin"))
+        .collect();
+    files.sort();
+    let mut sent = BTreeMap::<&str, usize>::new();
+    for f in &files {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        let tenant = if name.starts_with("v1") { "v1" } else { "v2" };
+        let headers =
+            captured_headers(&std::fs::read_to_string(f.with_extension("headers")).unwrap());
+        let mut h: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        h.push(("X-Scope-OrgID", tenant));
+        let body = std::fs::read(f).unwrap();
+        let a = post(&server.url("/api/v1/write"), &h, &body);
+        assert_eq!(a.status, 204, "{name}: {}", a.body);
+        if tenant == "v2" {
+            let written: usize = a
+                .header("X-Prometheus-Remote-Write-Samples-Written")
+                .expect("v2 answers carry the written-samples header")
+                .parse()
+                .unwrap();
+            *sent.entry(tenant).or_default() += written;
+        }
+    }
+
+    for tenant in ["v1", "v2"] {
+        let got = all_samples(&server, Some(tenant), 0, 4_000_000_000_000);
+        assert!(got.len() > 1000, "{tenant}: only {} samples", got.len());
+        for line in &got {
+            assert!(
+                dump.contains_key(line.as_str()),
+                "{tenant}: stored sample not in Prometheus' own storage: {line}"
+            );
+        }
+        let mut distinct = got.clone();
+        distinct.dedup();
+        assert_eq!(distinct.len(), got.len(), "{tenant}: duplicated samples");
+        if let Some(&n) = sent.get(tenant) {
+            assert_eq!(got.len(), n, "{tenant}: stored vs acknowledged samples");
+        }
+    }
+    // Nothing of one tenant leaks into another.
+    let default = all_samples(&server, None, 0, 4_000_000_000_000);
+    assert!(
+        default.is_empty(),
+        "default tenant holds {} samples",
+        default.len()
+    );
+    assert!(server.stop().success());
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn prometheus_blocks_are_served_as_they_are() {
+    let fixture = common::prom_blocks();
+    let data = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, data.path());
+    let server = Server::start(data.path());
+    let mut expected: Vec<String> = std::fs::read_to_string(fixture.join("expected.dump"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    expected.sort();
+    let got = all_samples(&server, None, 0, 4_000_000_000_000);
+    assert_eq!(got.len(), expected.len());
+    assert_eq!(got, expected);
+
+    let labels = get(&server.url("/api/v1/labels"), &[], &[]).json();
+    assert_eq!(labels["status"], "success");
+    assert!(labels["data"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("__name__")));
+    let series = get(
+        &server.url("/api/v1/series"),
+        &[("match[]", "http_requests_total{code=\"200\"}")],
+        &[],
+    )
+    .json();
+    let n = series["data"].as_array().unwrap().len();
+    assert!(n > 0);
+    for s in series["data"].as_array().unwrap() {
+        assert_eq!(s["code"], "200");
+    }
+    let values = get(&server.url("/api/v1/label/job/values"), &[], &[]).json();
+    assert!(values["data"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("api")));
+}
+
+#[test]
+fn bad_requests_get_prometheus_status_codes_and_the_server_keeps_serving() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let write = server.url("/api/v1/write");
+    let proto = ("Content-Type", "application/x-protobuf");
+    let snappy_enc = ("Content-Encoding", "snappy");
+
+    // Unsupported media type, message and encoding: 415.
+    let a = post(&write, &[("Content-Type", "text/plain")], b"x");
+    assert_eq!(a.status, 415, "{}", a.body);
+    let a = post(
+        &write,
+        &[
+            ("Content-Type", "application/x-protobuf;proto=foo.Bar"),
+            snappy_enc,
+        ],
+        b"x",
+    );
+    assert_eq!(a.status, 415, "{}", a.body);
+    let a = post(&write, &[proto, ("Content-Encoding", "gzip")], b"x");
+    assert_eq!(a.status, 415, "{}", a.body);
+    // Not snappy, snappy of garbage: 400 with a message.
+    let a = post(&write, &[proto, snappy_enc], b"\xff\xff\xff\xff\xff\xff");
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(!a.body.is_empty());
+    let a = post(
+        &write,
+        &[proto, snappy_enc],
+        &snappy(b"\x0a\xff\xff\xff garbage"),
+    );
+    assert_eq!(a.status, 400, "{}", a.body);
+    // Oversized body: refused before decoding.
+    // (The server may answer 413 and close before the client has sent everything, which the
+    // client sees as a broken pipe; either way nothing is stored and the server keeps going.)
+    let big = vec![0u8; 40 << 20];
+    match ureq::post(&write)
+        .set(proto.0, proto.1)
+        .set(snappy_enc.0, snappy_enc.1)
+        .send_bytes(&big)
+    {
+        Err(ureq::Error::Status(code, _)) => assert_eq!(code, 413),
+        Err(ureq::Error::Transport(_)) => {}
+        Ok(r) => panic!("oversized body accepted: {}", r.status()),
+    }
+    // Unknown tenant formats: 400.
+    let a = post(
+        &write,
+        &[proto, snappy_enc, ("X-Scope-OrgID", "../etc")],
+        &snappy(b""),
+    );
+    assert_eq!(a.status, 400, "{}", a.body);
+
+    // Out-of-order samples: 400, and the request's other samples are not stored.
+    let req = |t: i64, v: f64| {
+        // prometheus.WriteRequest { timeseries: [{labels: [__name__=m], samples: [{v, t}]}] }
+        let mut sample = vec![0x09];
+        sample.extend_from_slice(&v.to_le_bytes());
+        sample.push(0x10);
+        let mut tv = Vec::new();
+        let mut x = t as u64;
+        loop {
+            let b = (x & 0x7f) as u8;
+            x >>= 7;
+            if x == 0 {
+                tv.push(b);
+                break;
+            }
+            tv.push(b | 0x80);
+        }
+        sample.extend_from_slice(&tv);
+        let label = [&[0x0a, 8][..], b"__name__", &[0x12, 1], b"m"].concat();
+        let mut ts = vec![0x0a, label.len() as u8];
+        ts.extend_from_slice(&label);
+        ts.push(0x12);
+        ts.push(sample.len() as u8);
+        ts.extend_from_slice(&sample);
+        let mut wr = vec![0x0a, ts.len() as u8];
+        wr.extend_from_slice(&ts);
+        snappy(&wr)
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert_eq!(
+        post(&write, &[proto, snappy_enc], &req(now, 1.0)).status,
+        204
+    );
+    let a = post(&write, &[proto, snappy_enc], &req(now - 60_000, 2.0));
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(a.body.contains("out of order"), "{}", a.body);
+    // Too far in the future: out of bounds, 400.
+    let a = post(&write, &[proto, snappy_enc], &req(now + 3_600_000, 3.0));
+    assert_eq!(a.status, 400, "{}", a.body);
+
+    // Invalid PromQL and parameters: 400 bad_data with Prometheus' wording.
+    let a = get(&server.url("/api/v1/query"), &[("query", "sum(")], &[]);
+    assert_eq!(a.status, 400);
+    let j = a.json();
+    assert_eq!(j["errorType"], "bad_data");
+    assert!(j["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("invalid parameter \"query\": "));
+    let a = get(
+        &server.url("/api/v1/query_range"),
+        &[("query", "m"), ("start", "10"), ("end", "5"), ("step", "1")],
+        &[],
+    );
+    assert_eq!(a.status, 400);
+    assert_eq!(
+        a.json()["error"],
+        "end timestamp must not be before start time"
+    );
+    let a = get(
+        &server.url("/api/v1/query_range"),
+        &[
+            ("query", "m"),
+            ("start", "0"),
+            ("end", "100000"),
+            ("step", "1"),
+        ],
+        &[],
+    );
+    assert_eq!(a.status, 400);
+    let a = get(&server.url("/api/v1/series"), &[], &[]);
+    assert_eq!(a.status, 400);
+    assert_eq!(a.json()["error"], "no match[] parameter provided");
+
+    // Still serving: the one good sample is there.
+    let t = format!("{}.{:03}", now / 1000, now % 1000);
+    let a = get(
+        &server.url("/api/v1/query"),
+        &[("query", "m"), ("time", &t)],
+        &[],
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let j = a.json();
+    assert_eq!(j["data"]["resultType"], "vector");
+    assert_eq!(j["data"]["result"][0]["value"][1], "1");
+    let a = get(
+        &server.url("/api/v1/format_query"),
+        &[("query", "sum(rate(m[5m]))by(job)")],
+        &[],
+    );
+    assert_eq!(a.json()["data"], "sum by (job) (rate(m[5m]))");
+    let a = get(&server.url("/-/healthy"), &[], &[]);
+    assert_eq!(a.status, 200);
+    let m = get(&server.url("/metrics"), &[], &[]);
+    assert!(
+        m.body
+            .contains("tsdb_remote_write_requests_total{code=\"400\"}"),
+        "{}",
+        m.body
+    );
+    assert!(server.stop().success());
+}

@@ -1,0 +1,144 @@
+//! Helpers of the `tsdb serve` tests: start the real binary, talk HTTP to it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `tsdb serve` process, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// `host:port` it listens on.
+    pub addr: String,
+}
+
+impl Server {
+    /// Starts `tsdb serve --data DIR --listen 127.0.0.1:0` and waits until it listens.
+    pub fn start(data: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tsdb"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start tsdb serve");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            match lines.next() {
+                Some(Ok(l)) => {
+                    if let Some(a) = l.strip_prefix("tsdb serve: listening on ") {
+                        break a.trim().to_string();
+                    }
+                }
+                other => {
+                    let _ = child.kill();
+                    panic!("tsdb serve did not start: {other:?}");
+                }
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, addr }
+    }
+
+    /// `http://addr` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("tsdb serve did not stop on SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer: status, body, headers of interest.
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn answer(r: Result<ureq::Response, ureq::Error>) -> Answer {
+    let resp = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("HTTP transport error: {e}"),
+    };
+    let status = resp.status();
+    let headers = resp
+        .headers_names()
+        .into_iter()
+        .map(|n| {
+            let v = resp.header(&n).unwrap_or_default().to_string();
+            (n, v)
+        })
+        .collect();
+    let body = resp.into_string().unwrap_or_default();
+    Answer {
+        status,
+        body,
+        headers,
+    }
+}
+
+/// POSTs `body` with `headers`.
+pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+    let mut req = ureq::post(url);
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    answer(req.send_bytes(body))
+}
+
+/// GETs `url` with query parameters and headers.
+pub fn get(url: &str, params: &[(&str, &str)], headers: &[(&str, &str)]) -> Answer {
+    let mut req = ureq::get(url);
+    for (k, v) in params {
+        req = req.query(k, v);
+    }
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    answer(req.call())
+}
+
+/// Snappy block compression, as remote write uses.
+pub fn snappy(raw: &[u8]) -> Vec<u8> {
+    snap::raw::Encoder::new().compress_vec(raw).unwrap()
+}
