@@ -5,6 +5,7 @@
 //! tsdb analyze DIR [BLOCK] [--limit N] [--match SELECTOR]
 //! tsdb dump DIR [--match SELECTOR ...] [--min-time MS] [--max-time MS]
 //! tsdb import openmetrics FILE OUTDIR [--max-block-duration DUR] [--quiet] [--human-readable]
+//! tsdb demo [--data DIR] [--instances N]
 //! tsdb serve [--data DIR] [--listen ADDR] [--tenant-header NAME ...] [--default-tenant ID]
 //! ```
 
@@ -75,6 +76,16 @@ enum Command {
         /// Tenant of requests that name none.
         #[arg(long, default_value = "default-tenant")]
         default_tenant: String,
+    },
+    /// Start a node on a fresh directory, remote-write a workload into it, query it, and
+    /// print what happened (needs no other service).
+    Demo {
+        /// Data directory (default: a new temporary directory, removed afterwards).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Number of simulated instances.
+        #[arg(long, default_value_t = 50)]
+        instances: usize,
     },
     /// Import data into new blocks.
     Import {
@@ -173,6 +184,22 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             }
             return serve(cfg);
         }
+        Command::Demo { data, instances } => {
+            let workload = tsdb_examples::serve::demo::Workload {
+                instances,
+                ..Default::default()
+            };
+            let tmp;
+            let dir = match data {
+                Some(d) => d,
+                None => {
+                    tmp = tempfile::tempdir()?;
+                    tmp.path().to_path_buf()
+                }
+            };
+            return tsdb_examples::serve::demo::run_demo(&dir, workload)
+                .map_err(cli::CliError::Other);
+        }
         other => other,
     };
     let stdout = std::io::stdout();
@@ -213,7 +240,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             };
             cli::import::run(&file, &out_dir, &opts, &mut out)?;
         }
-        Command::Serve { .. } => {}
+        Command::Serve { .. } | Command::Demo { .. } => {}
     }
     out.flush()?;
     Ok(())

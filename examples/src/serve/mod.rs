@@ -5,6 +5,7 @@
 //! `/-/healthy`, `/-/ready`. SIGINT or SIGTERM stop accepting requests, finish the ones in
 //! flight, and close every database (flushing its WAL).
 
+pub mod demo;
 pub mod metrics;
 pub mod remote_write;
 pub mod tenants;
