@@ -5,6 +5,7 @@
 //! and one directory per persisted block.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 
 use std::cmp::Ordering;
 use std::iter::Peekable;
@@ -30,10 +31,26 @@ pub const CHUNKS_HEAD_DIR: &str = "chunks_head";
 /// How a [`Db`] is opened.
 #[derive(Debug, Clone, Default)]
 pub struct DbOptions {
-    /// Head chunk cutting.
+    /// Head chunk cutting; its `chunk_range` is also the duration of the blocks the head is
+    /// cut into (2 h by default).
     pub head: HeadOptions,
     /// WAL segment size and compression.
     pub wal: WalOptions,
+}
+
+/// What one [`Db::compact_head`] step did.
+#[derive(Debug, Clone)]
+pub struct HeadCompaction {
+    /// The persisted block (`None` when the range held no sample).
+    pub block: Option<crate::block::meta::BlockMeta>,
+    /// Start of the persisted range (ms, inclusive).
+    pub mint: i64,
+    /// End of the persisted range (ms, exclusive); the head now starts here.
+    pub maxt: i64,
+    /// Series dropped from the head because all their samples are now in blocks.
+    pub series_removed: usize,
+    /// What the WAL checkpoint kept.
+    pub checkpoint: wlog::checkpoint::CheckpointStats,
 }
 
 /// Errors of [`Db`].
@@ -45,6 +62,9 @@ pub enum DbError {
     /// A persisted block failed to open.
     #[error(transparent)]
     Block(#[from] BlockError),
+    /// A block was being written or read while compacting the head.
+    #[error("head compaction: {0}")]
+    HeadCompaction(String),
     /// An I/O failure on a path.
     #[error("{}: {source}", path.display())]
     Io {
@@ -81,9 +101,14 @@ pub struct OpenReport {
 /// ```
 pub struct Db {
     dir: PathBuf,
-    blocks: Blocks,
+    /// The persisted blocks. Replaced whole when blocks are added; a running query keeps the
+    /// snapshot it started with (its files stay mapped until it ends).
+    blocks: RwLock<Arc<Blocks>>,
     head: Head,
     report: OpenReport,
+    opts: DbOptions,
+    /// Serialises head compactions.
+    compaction: Mutex<()>,
 }
 
 impl Db {
@@ -104,6 +129,7 @@ impl Db {
         }
         let blocks = Blocks::open_dir(dir)?;
         let head = Head::new(opts.head);
+        let wal_opts = opts.wal;
         // As in Prometheus, the head only takes samples after the newest persisted block.
         if let Some(max) = blocks.blocks().iter().map(|b| b.meta().max_time).max() {
             head.set_min_valid_time(max);
@@ -117,13 +143,15 @@ impl Db {
             }
             Err(e) => return Err(e.into()),
         }
-        let wal = WalWriter::open(&wal_dir, opts.wal)?;
+        let wal = WalWriter::open(&wal_dir, wal_opts)?;
         head.set_wal(wal);
         Ok(Db {
             dir: dir.to_path_buf(),
-            blocks,
+            blocks: RwLock::new(Arc::new(blocks)),
             head,
             report,
+            opts,
+            compaction: Mutex::new(()),
         })
     }
 
@@ -137,9 +165,95 @@ impl Db {
         &self.report
     }
 
-    /// The persisted blocks.
-    pub fn blocks(&self) -> &Blocks {
-        &self.blocks
+    /// A snapshot of the persisted blocks.
+    pub fn blocks(&self) -> Arc<Blocks> {
+        self.blocks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the set of persisted blocks (queries already running keep the old set).
+    pub(crate) fn set_blocks(&self, blocks: Blocks) {
+        *self.blocks.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(blocks);
+    }
+
+    /// Whether the head spans more than 1.5 block ranges, the point at which Prometheus cuts
+    /// its oldest block range into a block.
+    pub fn head_compactable(&self) -> bool {
+        let (min, max) = (self.head.min_time(), self.head.max_time());
+        let range = self.opts.head.chunk_range;
+        min <= max && max.saturating_sub(min) > range / 2 * 3
+    }
+
+    /// Cuts the head into blocks while it spans more than 1.5 block ranges (as Prometheus
+    /// does): each step persists the oldest block range `[mint, maxt)` of the head as a block,
+    /// makes it visible to queries, drops it from the head, and checkpoints the WAL so that
+    /// the segments it covered are deleted. Returns one entry per step (none when the head
+    /// is not compactable). Safe to call while appends and queries run.
+    pub fn compact_head(&self) -> Result<Vec<HeadCompaction>, DbError> {
+        let _one_at_a_time = self.compaction.lock().unwrap_or_else(|e| e.into_inner());
+        let mut done = Vec::new();
+        while self.head_compactable() {
+            let range = self.opts.head.chunk_range;
+            let mint = self.head.min_time();
+            let maxt = (mint.div_euclid(range) + 1) * range;
+            done.push(self.persist_head_range(mint, maxt)?);
+        }
+        Ok(done)
+    }
+
+    fn persist_head_range(&self, mint: i64, maxt: i64) -> Result<HeadCompaction, DbError> {
+        let failed = |e: crate::block::BlockError| DbError::HeadCompaction(e.to_string());
+        let block = self.head.persist(&self.dir, mint, maxt).map_err(failed)?;
+        if block.is_some() {
+            self.set_blocks(Blocks::open_dir(&self.dir)?);
+        }
+        let series_removed = self.head.truncate_before(maxt);
+        let checkpoint = self.truncate_wal(maxt)?;
+        Ok(HeadCompaction {
+            block,
+            mint,
+            maxt,
+            series_removed,
+            checkpoint,
+        })
+    }
+
+    /// Starts a new WAL segment, checkpoints every older one (keeping the series still in
+    /// the head and the samples at or after `mint`), then deletes those segments and older
+    /// checkpoints, as Prometheus does after a head compaction.
+    fn truncate_wal(&self, mint: i64) -> Result<wlog::checkpoint::CheckpointStats, DbError> {
+        let wal_dir = self.dir.join(WAL_DIR);
+        let last = {
+            let mut wal = self.head.wal.lock().unwrap_or_else(|e| e.into_inner());
+            match wal.as_mut() {
+                Some(w) => w.next_segment()?.checked_sub(1),
+                None => None,
+            }
+        };
+        let Some(last) = last else {
+            return Ok(Default::default());
+        };
+        let head = &self.head;
+        let stats = wlog::checkpoint::write_checkpoint(
+            &wal_dir,
+            last,
+            |r| head.series_by_ref(r).is_some(),
+            mint,
+            self.opts.wal,
+        )?;
+        if let Some(w) = self
+            .head
+            .wal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            w.truncate(last + 1)?;
+        }
+        wlog::checkpoint::delete_checkpoints_before(&wal_dir, last)?;
+        Ok(stats)
     }
 
     /// The head block.
@@ -163,8 +277,8 @@ impl Db {
 
 impl Queryable for Db {
     fn querier(&self, mint: i64, maxt: i64) -> storage::Result<Box<dyn Querier + '_>> {
-        let overlapping = self
-            .blocks
+        let blocks = self.blocks();
+        let overlapping = blocks
             .blocks()
             .iter()
             .any(|b| b.meta().min_time <= maxt && b.meta().max_time > mint);
@@ -173,17 +287,26 @@ impl Queryable for Db {
             return Ok(Box::new(self.head.querier(mint, maxt)));
         }
         Ok(Box::new(DbQuerier {
-            blocks: self.blocks.multi_querier(mint, maxt),
+            blocks: BlocksSnapshotQuerier::new(blocks, |b| b.multi_querier(mint, maxt)),
             head: self.head.querier(mint, maxt),
         }))
     }
 }
 
+self_cell::self_cell!(
+    /// A querier over a snapshot of the blocks that it keeps alive.
+    struct BlocksSnapshotQuerier {
+        owner: Arc<Blocks>,
+        #[covariant]
+        dependent: MultiBlockQuerier,
+    }
+);
+
 /// Reads persisted blocks and the head together: series come out in label order, and a label
 /// set present in both yields one series whose samples are merged by time (a timestamp in
 /// both is read from the block).
 pub struct DbQuerier<'a> {
-    blocks: MultiBlockQuerier<'a>,
+    blocks: BlocksSnapshotQuerier,
     head: HeadQuerier<'a>,
 }
 
@@ -195,7 +318,7 @@ impl Querier for DbQuerier<'_> {
         matchers: &[Matcher],
     ) -> storage::Result<Box<dyn SeriesSet + 'b>> {
         Ok(Box::new(DbSeriesSet {
-            blocks: self.blocks.select_merged(matchers)?,
+            blocks: self.blocks.borrow_dependent().select_merged(matchers)?,
             blocks_done: false,
             pending: None,
             head: self
@@ -207,7 +330,10 @@ impl Querier for DbQuerier<'_> {
     }
 
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> storage::Result<Vec<String>> {
-        let mut v = self.blocks.label_values(name, matchers)?;
+        let mut v = self
+            .blocks
+            .borrow_dependent()
+            .label_values(name, matchers)?;
         v.extend(self.head.label_values(name, matchers)?);
         v.sort();
         v.dedup();
@@ -215,7 +341,7 @@ impl Querier for DbQuerier<'_> {
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> storage::Result<Vec<String>> {
-        let mut v = self.blocks.label_names(matchers)?;
+        let mut v = self.blocks.borrow_dependent().label_names(matchers)?;
         v.extend(self.head.label_names(matchers)?);
         v.sort();
         v.dedup();

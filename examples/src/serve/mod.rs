@@ -41,6 +41,9 @@ pub struct ServeConfig {
     pub max_body_len: usize,
     /// Largest decompressed remote-write body accepted, in bytes.
     pub max_decompressed_len: usize,
+    /// How often every tenant's head is checked and, once it spans more than 3 h, cut into
+    /// 2 h blocks with its WAL checkpointed (Prometheus checks every minute).
+    pub compaction_interval: std::time::Duration,
 }
 
 impl Default for ServeConfig {
@@ -52,6 +55,7 @@ impl Default for ServeConfig {
             default_tenant: "default-tenant".into(),
             max_body_len: 32 << 20,
             max_decompressed_len: 32 << 20,
+            compaction_interval: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -167,6 +171,32 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Cuts every open tenant's head into blocks when it is due, forever.
+async fn compact_heads(state: Arc<ServeState>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for (tenant, db) in state.tenants.all() {
+            let result = tokio::task::spawn_blocking(move || db.compact_head()).await;
+            match result {
+                Ok(Ok(steps)) => {
+                    for s in steps.iter().filter_map(|s| s.block.as_ref()) {
+                        eprintln!(
+                            "tsdb serve: tenant {tenant}: head cut into block {} [{}, {})",
+                            s.ulid, s.min_time, s.max_time
+                        );
+                    }
+                }
+                Ok(Err(e)) => eprintln!("tsdb serve: tenant {tenant}: head compaction failed: {e}"),
+                Err(e) => {
+                    eprintln!("tsdb serve: tenant {tenant}: head compaction task failed: {e}")
+                }
+            }
+        }
+    }
+}
+
 /// Runs the node until `shutdown` resolves; `on_bound` learns the bound address (useful with
 /// port 0). Closes every database before returning.
 pub async fn run(
@@ -184,9 +214,12 @@ pub async fn run(
         .map_err(|e| std::io::Error::other(e.message))?;
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     on_bound(listener.local_addr()?);
+    let compactor = tokio::spawn(compact_heads(state.clone(), cfg.compaction_interval));
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;
+    compactor.abort();
+    let _ = compactor.await;
     for (tenant, err) in state.tenants.close_all() {
         eprintln!("closing tenant {tenant}: {err}");
     }

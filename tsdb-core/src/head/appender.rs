@@ -122,6 +122,22 @@ impl<'h> HeadAppender<'h> {
     /// applied and the error is returned.
     pub fn commit(mut self) -> Result<(), AppendError> {
         let mut wal = self.head.wal.lock().unwrap_or_else(|e| e.into_inner());
+        // The head may have been truncated since the samples were appended: samples it no
+        // longer accepts fail the transaction, and series it removed are re-created.
+        let floor = self.head.min_valid_time();
+        if let Some(smp) = self.samples.iter().find(|s| s.t < floor) {
+            return Err(AppendError::OutOfBounds {
+                t: smp.t,
+                min_valid: floor,
+            });
+        }
+        for (s, smp) in self.sample_series.iter_mut().zip(self.samples.iter_mut()) {
+            if s.is_removed() {
+                let (fresh, _) = self.head.get_or_create(s.labels());
+                smp.series_ref = fresh.series_ref();
+                *s = fresh;
+            }
+        }
         if let Some(w) = wal.as_mut() {
             // Log every series of the batch not logged yet: also those created by an
             // appender that was dropped without commit or rollback. Flags are claimed under

@@ -9,6 +9,7 @@ pub mod appender;
 pub mod querier;
 pub mod replay;
 pub mod series;
+pub mod truncate;
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
@@ -137,6 +138,37 @@ impl SeriesStore {
         }
         self.by_hash.entry(hash).or_default().push(s.clone());
         self.by_ref.insert(r, s);
+    }
+
+    /// Removes a series from every map and posting list.
+    pub(crate) fn remove(&mut self, s: &Arc<MemSeries>) {
+        let r = s.series_ref();
+        if self.by_ref.get(&r).is_some_and(|x| Arc::ptr_eq(x, s)) {
+            self.by_ref.remove(&r);
+        }
+        let hash = labels_hash(s.labels());
+        if let Some(v) = self.by_hash.get_mut(&hash) {
+            v.retain(|x| !Arc::ptr_eq(x, s));
+            if v.is_empty() {
+                self.by_hash.remove(&hash);
+            }
+        }
+        for l in s.labels().iter() {
+            let Some(values) = self.postings.get_mut(l.name) else {
+                continue;
+            };
+            if let Some(refs) = values.get_mut(l.value) {
+                if let Ok(pos) = refs.binary_search(&r) {
+                    refs.remove(pos);
+                }
+                if refs.is_empty() {
+                    values.remove(l.value);
+                }
+            }
+            if values.is_empty() {
+                self.postings.remove(l.name);
+            }
+        }
     }
 }
 

@@ -44,6 +44,9 @@ pub struct MemSeries {
     data: Mutex<SeriesData>,
     /// Whether a series record for it is in the WAL (set under the WAL lock).
     logged: AtomicBool,
+    /// Whether head truncation removed it (set under the WAL lock): a transaction still
+    /// holding it must re-create the series instead.
+    removed: AtomicBool,
 }
 
 /// `(t / width) * width + width` with Go's truncating division, as Prometheus computes the end
@@ -75,7 +78,16 @@ impl MemSeries {
                 last_value: 0.0,
             }),
             logged: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
         }
+    }
+
+    pub(crate) fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_removed(&self) {
+        self.removed.store(true, Ordering::Release);
     }
 
     pub(crate) fn is_logged(&self) -> bool {
@@ -237,6 +249,31 @@ impl SeriesData {
             }
         }
         out
+    }
+
+    /// Drops the chunks whose newest sample is before `t` (the open one included).
+    pub(crate) fn drop_chunks_before(&mut self, t: i64) {
+        self.closed.retain(|c| c.max_t >= t);
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|c| c.app.num_samples() > 0 && c.max_t < t)
+        {
+            // The newest sample stays known through `last_value` and the empty state: a later
+            // sample starts a new chunk.
+            self.open = None;
+        }
+    }
+
+    /// Oldest and newest timestamps of the chunks still held, if any.
+    pub(crate) fn time_range(&self) -> Option<(i64, i64)> {
+        let first = self.closed.first().map(|c| c.min_t).or_else(|| {
+            self.open
+                .as_ref()
+                .filter(|c| c.app.num_samples() > 0)
+                .map(|c| c.min_t)
+        })?;
+        Some((first, self.max_time()?))
     }
 
     /// Number of chunks, the open one included.
