@@ -773,7 +773,9 @@ fn expand_histogram(h: &mut FloatHistogram, p_inserts: &[Insert], n_inserts: &[I
     }
 }
 
-fn validate(h: &FloatHistogram) -> Result<(), ChunkError> {
+/// Checks that the bucket counts match the spans (Prometheus' caller contract), so that the
+/// appender can rely on it. Stale markers carry no buckets that matter.
+pub fn validate(h: &FloatHistogram) -> Result<(), ChunkError> {
     if is_stale_nan(h.sum) {
         return Ok(());
     }

@@ -903,7 +903,7 @@ fn expand_histogram(h: &mut Histogram, p_inserts: &[Insert], n_inserts: &[Insert
 
 /// Checks that the bucket counts match the spans (Prometheus' caller contract), so that the
 /// appender can rely on it. Stale markers carry no buckets that matter.
-fn validate(h: &Histogram) -> Result<(), ChunkError> {
+pub fn validate(h: &Histogram) -> Result<(), ChunkError> {
     if is_stale_nan(h.sum) {
         return Ok(());
     }

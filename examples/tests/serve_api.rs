@@ -342,3 +342,97 @@ fn bad_requests_get_prometheus_status_codes_and_the_server_keeps_serving() {
     );
     assert!(server.stop().success());
 }
+
+#[test]
+fn native_histograms_are_stored_and_queryable() {
+    use prost::Message;
+    use storeapi::prompb::{histogram, BucketSpan, Histogram, Label, TimeSeries, WriteRequest};
+
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let t0 = now - 60_000;
+    // Four scrapes of an integer histogram with buckets [1, 2) and [2, 4) (schema 0), the
+    // third adding bucket [4, 8).
+    let mut hs = Vec::new();
+    for i in 0..4u64 {
+        let n = if i >= 2 { 3 } else { 2 };
+        let abs: Vec<i64> = (0..n).map(|j| ((i + 1) * (j + 1)) as i64).collect();
+        let deltas: Vec<i64> = abs
+            .iter()
+            .scan(0, |prev, c| {
+                let d = c - *prev;
+                *prev = *c;
+                Some(d)
+            })
+            .collect();
+        hs.push(Histogram {
+            count: Some(histogram::Count::CountInt(abs.iter().sum::<i64>() as u64)),
+            sum: (i + 1) as f64 * 2.5,
+            schema: 0,
+            zero_threshold: 0.001,
+            zero_count: Some(histogram::ZeroCount::ZeroCountInt(0)),
+            positive_spans: vec![BucketSpan {
+                offset: 1,
+                length: n as u32,
+            }],
+            positive_deltas: deltas,
+            timestamp: t0 + i as i64 * 15_000,
+            ..Default::default()
+        });
+    }
+    let req = WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![
+                Label {
+                    name: "__name__".into(),
+                    value: "latency_seconds".into(),
+                },
+                Label {
+                    name: "job".into(),
+                    value: "api".into(),
+                },
+            ],
+            histograms: hs,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let a = post(
+        &server.url("/api/v1/write"),
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "snappy"),
+        ],
+        &snappy(&req.encode_to_vec()),
+    );
+    assert_eq!(a.status, 204, "{}", a.body);
+
+    let t = t0 + 45_000;
+    let at = format!("{}.{:03}", t / 1000, t % 1000);
+    let q = |query: &str| {
+        let a = get(&server.url("/api/v1/query"), &[("query", query), ("time", &at)], &[]);
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.json()
+    };
+    // Last scrape: buckets 4, 8, 12 → count 24, sum 10.
+    let j = q("histogram_count(latency_seconds)");
+    assert_eq!(j["data"]["result"][0]["value"][1], "24");
+    let j = q("histogram_sum(latency_seconds)");
+    assert_eq!(j["data"]["result"][0]["value"][1], "10");
+    let j = q("latency_seconds");
+    let h = &j["data"]["result"][0]["histogram"][1];
+    assert_eq!(h["count"], "24");
+    assert_eq!(
+        h["buckets"],
+        serde_json::json!([[0, "1", "2", "4"], [0, "2", "4", "8"], [0, "4", "8", "12"]])
+    );
+    // The rate over the window sees the recoded chunk as one counter.
+    let j = q("histogram_count(rate(latency_seconds[1m]))");
+    let v: f64 = j["data"]["result"][0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(v > 0.0, "{j}");
+    assert!(server.stop().success());
+}

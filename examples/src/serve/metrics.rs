@@ -10,7 +10,7 @@ use std::sync::Mutex;
 pub struct Metrics {
     /// Remote-write requests answered, by status code.
     write_requests: Mutex<BTreeMap<u16, u64>>,
-    /// Float samples acknowledged through remote write.
+    /// Float and histogram samples acknowledged through remote write.
     pub samples_written: AtomicU64,
     /// Series in requests skipped or rejected.
     pub samples_rejected: AtomicU64,
@@ -55,7 +55,7 @@ impl Metrics {
                 "tsdb_remote_write_requests_total{{code=\"{code}\"}} {n}"
             );
         }
-        out.push_str("# HELP tsdb_remote_write_samples_total Float samples acknowledged through remote write.\n");
+        out.push_str("# HELP tsdb_remote_write_samples_total Float and histogram samples acknowledged through remote write.\n");
         out.push_str("# TYPE tsdb_remote_write_samples_total counter\n");
         let _ = writeln!(
             out,

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use storeapi::remote_write::{
     check_content_encoding, decode_write_request_with, protocol_from_content_type, DecodeOptions,
-    DecodedWrite, ProtocolVersion,
+    DecodedWrite, HistogramSample, ProtocolVersion,
 };
 use tsdb_core::db::Db;
 use tsdb_core::head::AppendError;
@@ -89,9 +89,10 @@ async fn handle(st: &ServeState, headers: &HeaderMap, body: Bytes) -> Response {
     };
     let mut resp = match outcome {
         Ok(()) => {
-            st.metrics
-                .samples_written
-                .fetch_add(written.samples as u64, Ordering::Relaxed);
+            st.metrics.samples_written.fetch_add(
+                (written.samples + written.histograms) as u64,
+                Ordering::Relaxed,
+            );
             StatusCode::NO_CONTENT.into_response()
         }
         Err((code, msg)) => {
@@ -130,26 +131,28 @@ fn now_ms() -> i64 {
 /// Appends a decoded request in one transaction: all of it is committed, or none.
 fn append(db: &Db, req: &DecodedWrite) -> (Written, Result<(), (StatusCode, String)>) {
     let none = Written::default();
-    if req.num_histograms() > 0 {
-        return (
-            none,
-            Err((
-                StatusCode::BAD_REQUEST,
-                "native histogram samples are not supported by this receiver yet".into(),
-            )),
-        );
-    }
     let max_t = now_ms() + MAX_AHEAD_MS;
     let mut app = db.appender();
     for s in &req.series {
-        for &(t, v) in &s.samples {
+        let floats = s.samples.iter().map(|&(t, v)| (t, Some(v), None));
+        let histograms = s.histograms.iter().map(|(t, h)| (*t, None, Some(h)));
+        for (t, v, h) in floats.chain(histograms) {
             let err = if t > max_t {
                 Some(AppendError::OutOfBounds {
                     t,
                     min_valid: i64::MIN,
                 })
             } else {
-                app.append(&s.labels, t, v).err()
+                match (v, h) {
+                    (Some(v), _) => app.append(&s.labels, t, v).err(),
+                    (_, Some(HistogramSample::Int(h))) => {
+                        app.append_histogram(&s.labels, t, h).err()
+                    }
+                    (_, Some(HistogramSample::Float(h))) => {
+                        app.append_float_histogram(&s.labels, t, h).err()
+                    }
+                    (None, None) => None,
+                }
             };
             if let Some(e) = err {
                 let code = match e {
@@ -157,6 +160,7 @@ fn append(db: &Db, req: &DecodedWrite) -> (Written, Result<(), (StatusCode, Stri
                     | AppendError::OutOfBounds { .. }
                     | AppendError::DuplicateSample { .. }
                     | AppendError::TooOld { .. }
+                    | AppendError::InvalidHistogram(_)
                     | AppendError::EmptyLabels => StatusCode::BAD_REQUEST,
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
                 };
@@ -169,7 +173,7 @@ fn append(db: &Db, req: &DecodedWrite) -> (Written, Result<(), (StatusCode, Stri
         Ok(()) => (
             Written {
                 samples: req.num_samples(),
-                histograms: 0,
+                histograms: req.num_histograms(),
                 exemplars: 0,
             },
             Ok(()),

@@ -3,10 +3,20 @@
 
 use std::sync::Arc;
 
+use chunkenc::model::CUSTOM_BUCKETS_SCHEMA;
+use chunkenc::{FloatHistogram, Histogram};
 use tsdb_index::Labels;
 
+use super::series::LastValueRef;
 use super::{AppendError, Head, MemSeries};
-use crate::record::{encode_samples, encode_series, RefSample, RefSeries};
+use crate::record::{
+    encode_custom_buckets_float_histogram_samples, encode_custom_buckets_histogram_samples,
+    encode_float_histogram_samples, encode_histogram_samples,
+};
+use crate::record::{
+    encode_samples, encode_series, RefFloatHistogramSample, RefHistogramSample, RefSample,
+    RefSeries,
+};
 
 /// A transaction of float samples on a [`Head`].
 ///
@@ -32,6 +42,10 @@ pub struct HeadAppender<'h> {
     new_series: Vec<RefSeries>,
     samples: Vec<RefSample>,
     sample_series: Vec<Arc<MemSeries>>,
+    histograms: Vec<RefHistogramSample>,
+    histogram_series: Vec<Arc<MemSeries>>,
+    float_histograms: Vec<RefFloatHistogramSample>,
+    float_histogram_series: Vec<Arc<MemSeries>>,
     buf: Vec<u8>,
 }
 
@@ -43,13 +57,21 @@ impl<'h> HeadAppender<'h> {
             new_series: Vec::new(),
             samples: Vec::new(),
             sample_series: Vec::new(),
+            histograms: Vec::new(),
+            histogram_series: Vec::new(),
+            float_histograms: Vec::new(),
+            float_histogram_series: Vec::new(),
             buf: Vec::new(),
         }
     }
 
-    /// Appends a float sample to the series with `labels` (created if new). Returns the
-    /// series' reference, usable with [`HeadAppender::append_ref`].
-    pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<u64, AppendError> {
+    /// The series with `labels` for a new sample at `t`, created (and remembered for the
+    /// WAL) if new; checks the head's time bounds first.
+    fn series_for(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+    ) -> Result<(Arc<MemSeries>, i64), AppendError> {
         if labels.is_empty() {
             return Err(AppendError::EmptyLabels);
         }
@@ -64,6 +86,66 @@ impl<'h> HeadAppender<'h> {
                 labels: labels.clone(),
             });
         }
+        Ok((s, min_valid))
+    }
+
+    /// Appends an integer native histogram sample to the series with `labels` (created if
+    /// new). The histogram must be valid (bucket counts matching its spans).
+    pub fn append_histogram(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        h: &Histogram,
+    ) -> Result<u64, AppendError> {
+        chunkenc::histogram::validate(h)
+            .map_err(|e| AppendError::InvalidHistogram(e.to_string()))?;
+        let (s, min_valid) = self.series_for(labels, t)?;
+        s.lock().appendable_histogram(
+            t,
+            min_valid,
+            |last| matches!(last, LastValueRef::Histogram(prev) if *prev == h),
+        )?;
+        let r = s.series_ref();
+        self.histograms.push(RefHistogramSample {
+            series_ref: r,
+            st: 0,
+            t,
+            h: h.clone(),
+        });
+        self.histogram_series.push(s);
+        Ok(r)
+    }
+
+    /// Appends a float native histogram sample to the series with `labels` (created if new).
+    pub fn append_float_histogram(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        h: &FloatHistogram,
+    ) -> Result<u64, AppendError> {
+        chunkenc::float_histogram::validate(h)
+            .map_err(|e| AppendError::InvalidHistogram(e.to_string()))?;
+        let (s, min_valid) = self.series_for(labels, t)?;
+        s.lock().appendable_histogram(
+            t,
+            min_valid,
+            |last| matches!(last, LastValueRef::FloatHistogram(prev) if *prev == h),
+        )?;
+        let r = s.series_ref();
+        self.float_histograms.push(RefFloatHistogramSample {
+            series_ref: r,
+            st: 0,
+            t,
+            fh: h.clone(),
+        });
+        self.float_histogram_series.push(s);
+        Ok(r)
+    }
+
+    /// Appends a float sample to the series with `labels` (created if new). Returns the
+    /// series' reference, usable with [`HeadAppender::append_ref`].
+    pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<u64, AppendError> {
+        let (s, min_valid) = self.series_for(labels, t)?;
         self.push(s, t, v, min_valid)
     }
 
@@ -108,14 +190,14 @@ impl<'h> HeadAppender<'h> {
         Ok(r)
     }
 
-    /// Number of samples buffered.
+    /// Number of samples buffered (floats and histograms).
     pub fn len(&self) -> usize {
-        self.samples.len()
+        self.samples.len() + self.histograms.len() + self.float_histograms.len()
     }
 
     /// Whether no sample is buffered.
     pub fn is_empty(&self) -> bool {
-        self.samples.is_empty()
+        self.len() == 0
     }
 
     /// Writes the transaction to the WAL (fsynced) and applies it. On a WAL error nothing is
@@ -125,18 +207,43 @@ impl<'h> HeadAppender<'h> {
         // The head may have been truncated since the samples were appended: samples it no
         // longer accepts fail the transaction, and series it removed are re-created.
         let floor = self.head.min_valid_time();
-        if let Some(smp) = self.samples.iter().find(|s| s.t < floor) {
+        let oldest = self
+            .samples
+            .iter()
+            .map(|s| s.t)
+            .chain(self.histograms.iter().map(|s| s.t))
+            .chain(self.float_histograms.iter().map(|s| s.t))
+            .min();
+        if let Some(t) = oldest.filter(|&t| t < floor) {
             return Err(AppendError::OutOfBounds {
-                t: smp.t,
+                t,
                 min_valid: floor,
             });
         }
-        for (s, smp) in self.sample_series.iter_mut().zip(self.samples.iter_mut()) {
+        let head = self.head;
+        let refresh = |s: &mut Arc<MemSeries>, series_ref: &mut u64| {
             if s.is_removed() {
-                let (fresh, _) = self.head.get_or_create(s.labels());
-                smp.series_ref = fresh.series_ref();
+                let (fresh, _) = head.get_or_create(s.labels());
+                *series_ref = fresh.series_ref();
                 *s = fresh;
             }
+        };
+        for (s, smp) in self.sample_series.iter_mut().zip(self.samples.iter_mut()) {
+            refresh(s, &mut smp.series_ref);
+        }
+        for (s, smp) in self
+            .histogram_series
+            .iter_mut()
+            .zip(self.histograms.iter_mut())
+        {
+            refresh(s, &mut smp.series_ref);
+        }
+        for (s, smp) in self
+            .float_histogram_series
+            .iter_mut()
+            .zip(self.float_histograms.iter_mut())
+        {
+            refresh(s, &mut smp.series_ref);
         }
         if let Some(w) = wal.as_mut() {
             // Log every series of the batch not logged yet: also those created by an
@@ -144,7 +251,12 @@ impl<'h> HeadAppender<'h> {
             // the WAL lock and given back if the write fails.
             self.new_series.clear();
             let mut claimed = Vec::new();
-            for s in &self.sample_series {
+            for s in self
+                .sample_series
+                .iter()
+                .chain(&self.histogram_series)
+                .chain(&self.float_histogram_series)
+            {
                 if !s.is_logged() {
                     s.set_logged();
                     claimed.push(s.clone());
@@ -161,6 +273,33 @@ impl<'h> HeadAppender<'h> {
             }
             if !self.samples.is_empty() {
                 encode_samples(&self.samples, &mut self.buf);
+                recs.push(std::mem::take(&mut self.buf));
+            }
+            // As Prometheus, histograms with custom buckets go to their own record types.
+            let (custom, exponential): (Vec<_>, Vec<_>) = self
+                .histograms
+                .iter()
+                .cloned()
+                .partition(|s| s.h.schema == CUSTOM_BUCKETS_SCHEMA);
+            if !exponential.is_empty() {
+                encode_histogram_samples(&exponential, &mut self.buf);
+                recs.push(std::mem::take(&mut self.buf));
+            }
+            if !custom.is_empty() {
+                encode_custom_buckets_histogram_samples(&custom, &mut self.buf);
+                recs.push(std::mem::take(&mut self.buf));
+            }
+            let (custom, exponential): (Vec<_>, Vec<_>) = self
+                .float_histograms
+                .iter()
+                .cloned()
+                .partition(|s| s.fh.schema == CUSTOM_BUCKETS_SCHEMA);
+            if !exponential.is_empty() {
+                encode_float_histogram_samples(&exponential, &mut self.buf);
+                recs.push(std::mem::take(&mut self.buf));
+            }
+            if !custom.is_empty() {
+                encode_custom_buckets_float_histogram_samples(&custom, &mut self.buf);
                 recs.push(std::mem::take(&mut self.buf));
             }
             if !recs.is_empty() {
@@ -181,6 +320,29 @@ impl<'h> HeadAppender<'h> {
             if s.lock()
                 .append(smp.t, smp.v, opts.chunk_range, opts.samples_per_chunk)
             {
+                mint = mint.min(smp.t);
+                maxt = maxt.max(smp.t);
+            }
+        }
+        for (s, smp) in self.histogram_series.iter().zip(&self.histograms) {
+            if s.lock()
+                .append_histogram(smp.t, &smp.h, opts.chunk_range, opts.samples_per_chunk)
+            {
+                mint = mint.min(smp.t);
+                maxt = maxt.max(smp.t);
+            }
+        }
+        for (s, smp) in self
+            .float_histogram_series
+            .iter()
+            .zip(&self.float_histograms)
+        {
+            if s.lock().append_float_histogram(
+                smp.t,
+                &smp.fh,
+                opts.chunk_range,
+                opts.samples_per_chunk,
+            ) {
                 mint = mint.min(smp.t);
                 maxt = maxt.max(smp.t);
             }

@@ -85,6 +85,9 @@ pub enum AppendError {
     /// A sample for an empty label set.
     #[error("empty labelset: invalid sample")]
     EmptyLabels,
+    /// A native histogram whose bucket counts do not match its spans.
+    #[error("invalid histogram: {0}")]
+    InvalidHistogram(String),
     /// A reference that names no series of the head.
     #[error("unknown series reference {0}")]
     UnknownRef(u64),

@@ -1,6 +1,6 @@
 //! Reading the head through the storage traits.
 
-use chunkenc::{FloatHistogram, Histogram, XorIterator};
+use chunkenc::{ChunkIter, FloatHistogram, Histogram, ValueKind};
 use tsdb_index::{Labels, MatchType, Matcher};
 
 use super::series::ClosedChunk;
@@ -200,6 +200,7 @@ impl Series for HeadSeries {
             deleted: &self.deleted,
             t: i64::MIN,
             v: 0.0,
+            kind: ValueType::None,
             done: false,
             err: None,
             empty_h: Histogram::default(),
@@ -212,15 +213,17 @@ impl Series for HeadSeries {
 struct HeadSampleIterator<'a> {
     chunks: &'a [ClosedChunk],
     next_chunk: usize,
-    it: Option<XorIterator<'a>>,
+    it: Option<ChunkIter<'a>>,
     mint: i64,
     maxt: i64,
     deleted: &'a [(i64, i64)],
     t: i64,
     v: f64,
+    /// Kind of the current sample.
+    kind: ValueType,
     done: bool,
     err: Option<StorageError>,
-    // The head stores only float samples: the histogram accessors have nothing to return.
+    // Returned by the histogram accessors when the current sample is not a histogram.
     empty_h: Histogram,
     empty_fh: FloatHistogram,
 }
@@ -248,14 +251,14 @@ impl SampleIterator for HeadSampleIterator<'_> {
                 if c.max_t < self.mint {
                     continue;
                 }
-                match XorIterator::new(&c.bytes) {
+                match chunkenc::iter(c.encoding, &c.bytes) {
                     Ok(it) => self.it = Some(it),
                     Err(e) => return self.fail(e),
                 }
                 continue;
             };
             match it.next() {
-                Ok(true) => {
+                Ok(Some(kind)) => {
                     let (t, v) = it.at();
                     if t < self.mint {
                         continue;
@@ -269,12 +272,18 @@ impl SampleIterator for HeadSampleIterator<'_> {
                     }
                     self.t = t;
                     self.v = v;
-                    return ValueType::Float;
+                    self.kind = match kind {
+                        ValueKind::Float => ValueType::Float,
+                        ValueKind::Histogram => ValueType::Histogram,
+                        ValueKind::FloatHistogram => ValueType::FloatHistogram,
+                    };
+                    return self.kind;
                 }
-                Ok(false) => self.it = None,
+                Ok(None) => self.it = None,
                 Err(e) => return self.fail(e),
             }
         }
+        self.kind = ValueType::None;
         ValueType::None
     }
 
@@ -282,8 +291,8 @@ impl SampleIterator for HeadSampleIterator<'_> {
         if self.done {
             return ValueType::None;
         }
-        if self.t != i64::MIN && self.t >= t {
-            return ValueType::Float;
+        if self.t != i64::MIN && self.t >= t && self.kind != ValueType::None {
+            return self.kind;
         }
         // Skip whole chunks that end before `t`.
         if self.it.is_none() {
@@ -309,10 +318,18 @@ impl SampleIterator for HeadSampleIterator<'_> {
     }
 
     fn at_histogram(&self) -> (i64, &Histogram) {
-        (self.t, &self.empty_h)
+        match self.it.as_ref().and_then(|it| it.at_histogram()) {
+            Some(x) => x,
+            None => (self.t, &self.empty_h),
+        }
     }
 
     fn at_float_histogram(&mut self) -> (i64, &FloatHistogram) {
+        if let Some(it) = self.it.as_mut() {
+            if let Some(x) = it.at_float_histogram() {
+                return x;
+            }
+        }
         (self.t, &self.empty_fh)
     }
 

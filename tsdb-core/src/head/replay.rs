@@ -23,8 +23,8 @@ pub struct ReplayStats {
     /// Samples not newer than their series' newest sample, or older than the head's minimum
     /// valid time (dropped).
     pub dropped_samples: usize,
-    /// Native histogram samples, which this head does not store yet (dropped).
-    pub skipped_histograms: usize,
+    /// Native histogram samples (integer and float) applied.
+    pub histograms: usize,
     /// Tombstone intervals applied.
     pub tombstones: usize,
     /// Exemplar and metadata entries (decoded and validated, not stored).
@@ -164,14 +164,52 @@ impl Replayer<'_> {
             | RecordType::HistogramSamplesV2 => {
                 let mut out = Vec::new();
                 record::decode_histogram_samples(rec, &mut out).map_err(|e| e.to_string())?;
-                self.stats.skipped_histograms += out.len();
+                for smp in &out {
+                    let Some(s) = self.refs.get(&smp.series_ref) else {
+                        self.stats.unknown_refs += 1;
+                        continue;
+                    };
+                    if smp.t < min_valid
+                        || !s.lock().append_histogram(
+                            smp.t,
+                            &smp.h,
+                            opts.chunk_range,
+                            opts.samples_per_chunk,
+                        )
+                    {
+                        self.stats.dropped_samples += 1;
+                        continue;
+                    }
+                    self.stats.histograms += 1;
+                    self.mint = self.mint.min(smp.t);
+                    self.maxt = self.maxt.max(smp.t);
+                }
             }
             RecordType::FloatHistogramSamples
             | RecordType::CustomBucketsFloatHistogramSamples
             | RecordType::FloatHistogramSamplesV2 => {
                 let mut out = Vec::new();
                 record::decode_float_histogram_samples(rec, &mut out).map_err(|e| e.to_string())?;
-                self.stats.skipped_histograms += out.len();
+                for smp in &out {
+                    let Some(s) = self.refs.get(&smp.series_ref) else {
+                        self.stats.unknown_refs += 1;
+                        continue;
+                    };
+                    if smp.t < min_valid
+                        || !s.lock().append_float_histogram(
+                            smp.t,
+                            &smp.fh,
+                            opts.chunk_range,
+                            opts.samples_per_chunk,
+                        )
+                    {
+                        self.stats.dropped_samples += 1;
+                        continue;
+                    }
+                    self.stats.histograms += 1;
+                    self.mint = self.mint.min(smp.t);
+                    self.maxt = self.maxt.max(smp.t);
+                }
             }
             RecordType::Exemplars => {
                 let mut out = Vec::new();

@@ -4,15 +4,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chunkenc::xor::MAX_BYTES_PER_XOR_CHUNK_BEFORE_APPEND;
-use chunkenc::XorAppender;
+use chunkenc::{
+    AppendOutcome, Encoding, FloatHistogram, FloatHistogramAppender, Histogram, HistogramAppender,
+    XorAppender,
+};
 use tsdb_index::Labels;
 
 use super::AppendError;
 
-/// A finished head chunk: immutable XOR bytes and the time range they cover.
+/// Size a histogram chunk aims for, as in Prometheus (`TargetBytesPerHistogramChunk`).
+pub const TARGET_BYTES_PER_HISTOGRAM_CHUNK: usize = 1024;
+/// Fewest samples a histogram chunk is cut at, unless its range ends
+/// (`MinSamplesPerHistogramChunk`).
+pub const MIN_SAMPLES_PER_HISTOGRAM_CHUNK: usize = 10;
+
+/// A finished head chunk: immutable bytes and the time range they cover.
 #[derive(Debug, Clone)]
 pub struct ClosedChunk {
-    /// XOR chunk bytes (header included).
+    /// How the bytes are encoded (XOR, histogram or float histogram).
+    pub encoding: Encoding,
+    /// Chunk bytes (header included).
     pub bytes: Arc<[u8]>,
     /// First sample's timestamp.
     pub min_t: i64,
@@ -20,11 +31,52 @@ pub struct ClosedChunk {
     pub max_t: i64,
 }
 
+/// The appender of the chunk currently appended to, by sample kind.
+pub(crate) enum ChunkAppender {
+    Xor(XorAppender),
+    Histogram(HistogramAppender),
+    FloatHistogram(FloatHistogramAppender),
+}
+
+impl ChunkAppender {
+    pub(crate) fn num_samples(&self) -> usize {
+        match self {
+            ChunkAppender::Xor(a) => a.num_samples(),
+            ChunkAppender::Histogram(a) => a.num_samples(),
+            ChunkAppender::FloatHistogram(a) => a.num_samples(),
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            ChunkAppender::Xor(a) => a.bytes(),
+            ChunkAppender::Histogram(a) => a.bytes(),
+            ChunkAppender::FloatHistogram(a) => a.bytes(),
+        }
+    }
+
+    pub(crate) fn encoding(&self) -> Encoding {
+        match self {
+            ChunkAppender::Xor(_) => Encoding::Xor,
+            ChunkAppender::Histogram(_) => Encoding::Histogram,
+            ChunkAppender::FloatHistogram(_) => Encoding::FloatHistogram,
+        }
+    }
+}
+
 /// The chunk currently appended to.
 pub(crate) struct OpenChunk {
-    pub(crate) app: XorAppender,
+    pub(crate) app: ChunkAppender,
     pub(crate) min_t: i64,
     pub(crate) max_t: i64,
+}
+
+/// The newest sample's value, for duplicate detection.
+#[derive(Debug, Clone)]
+enum LastValue {
+    Float(f64),
+    Histogram(Box<Histogram>),
+    FloatHistogram(Box<FloatHistogram>),
 }
 
 /// Mutable state of a series, behind its lock.
@@ -34,7 +86,16 @@ pub(crate) struct SeriesData {
     /// Timestamp at which the open chunk is cut.
     next_at: i64,
     /// Value of the newest sample (for duplicate detection).
-    last_value: f64,
+    last_value: LastValue,
+    /// Whether the open histogram chunk's end time was predicted from its fill rate.
+    histogram_end_computed: bool,
+}
+
+/// The newest sample's value as [`SeriesData::appendable_histogram`] shows it.
+pub(crate) enum LastValueRef<'a> {
+    Float(#[allow(dead_code)] f64),
+    Histogram(&'a Histogram),
+    FloatHistogram(&'a FloatHistogram),
 }
 
 /// A series of the head.
@@ -75,7 +136,8 @@ impl MemSeries {
                 closed: Vec::new(),
                 open: None,
                 next_at: i64::MIN,
-                last_value: 0.0,
+                last_value: LastValue::Float(0.0),
+                histogram_end_computed: false,
             }),
             logged: AtomicBool::new(false),
             removed: AtomicBool::new(false),
@@ -123,7 +185,11 @@ impl MemSeries {
         let mut v: Vec<usize> = d
             .closed
             .iter()
-            .map(|c| u16::from_be_bytes([c.bytes[0], c.bytes[1]]) as usize)
+            .map(|c| {
+                chunkenc::iter(c.encoding, &c.bytes)
+                    .map(|it| it.num_samples())
+                    .unwrap_or_default()
+            })
             .collect();
         if let Some(c) = &d.open {
             v.push(c.app.num_samples());
@@ -159,15 +225,20 @@ impl SeriesData {
             }
             if t == max_t {
                 // Exact duplicates are accepted (federation produces them); a different value
-                // for the newest timestamp is an error.
-                if self.last_value.to_bits() != v.to_bits() {
-                    return Err(AppendError::DuplicateSample {
+                // (or a histogram) at the newest timestamp is an error.
+                return match self.last_value {
+                    LastValue::Float(last) if last.to_bits() == v.to_bits() => Ok(()),
+                    LastValue::Float(last) => Err(AppendError::DuplicateSample {
                         t,
-                        existing: self.last_value,
+                        existing: last,
                         new: v,
-                    });
-                }
-                return Ok(());
+                    }),
+                    _ => Err(AppendError::DuplicateSample {
+                        t,
+                        existing: f64::NAN,
+                        new: v,
+                    }),
+                };
             }
         }
         if t < min_valid {
@@ -192,6 +263,7 @@ impl SeriesData {
         }
         let cut = match &self.open {
             None => true,
+            Some(c) if c.app.encoding() != Encoding::Xor => true,
             Some(c) => {
                 let n = c.app.num_samples();
                 if c.app.bytes().len() > MAX_BYTES_PER_XOR_CHUNK_BEFORE_APPEND {
@@ -205,30 +277,218 @@ impl SeriesData {
             }
         };
         if cut {
-            self.cut(t, chunk_range);
+            self.cut(t, chunk_range, ChunkAppender::Xor(XorAppender::new()));
         }
-        let c = self.open.as_mut().expect("a chunk was cut above");
+        let Some(c) = self.open.as_mut() else {
+            return false;
+        };
+        let ChunkAppender::Xor(app) = &mut c.app else {
+            return false;
+        };
         // A chunk is cut long before the 65535-sample limit, so this cannot fail.
-        let _ = c.app.append(t, v);
+        let _ = app.append(t, v);
         c.max_t = t;
-        self.last_value = v;
+        self.last_value = LastValue::Float(v);
         true
     }
 
-    fn cut(&mut self, t: i64, chunk_range: i64) {
-        if let Some(c) = self.open.take() {
+    /// Closes the open chunk and opens `app` for a sample at `t`; returns the closed chunk's
+    /// appender (histogram appenders are consulted for the counter-reset header).
+    fn cut(&mut self, t: i64, chunk_range: i64, app: ChunkAppender) -> Option<ChunkAppender> {
+        let prev = self.open.take().and_then(|c| {
+            if c.app.num_samples() == 0 {
+                return None;
+            }
+            let encoding = c.app.encoding();
+            // XOR bytes move; a histogram appender is kept for the next chunk's header.
+            let (bytes, keep): (Arc<[u8]>, Option<ChunkAppender>) = match c.app {
+                ChunkAppender::Xor(a) => (a.into_chunk().into_bytes().into(), None),
+                other => (other.bytes().into(), Some(other)),
+            };
             self.closed.push(ClosedChunk {
-                bytes: c.app.into_chunk().into_bytes().into(),
+                encoding,
+                bytes,
                 min_t: c.min_t,
                 max_t: c.max_t,
             });
-        }
+            keep
+        });
         self.open = Some(OpenChunk {
-            app: XorAppender::new(),
+            app,
             min_t: t,
             max_t: i64::MIN,
         });
         self.next_at = range_for_timestamp(t, chunk_range);
+        self.histogram_end_computed = false;
+        prev
+    }
+
+    /// Checks whether a histogram sample can be appended in order; `same` says whether it
+    /// equals the newest sample (an exact duplicate is accepted).
+    pub(crate) fn appendable_histogram(
+        &self,
+        t: i64,
+        min_valid: i64,
+        same_as_last: impl Fn(&LastValueRef<'_>) -> bool,
+    ) -> Result<(), AppendError> {
+        if t < min_valid {
+            return Err(AppendError::OutOfBounds { t, min_valid });
+        }
+        let Some(max_t) = self.max_time() else {
+            return Ok(());
+        };
+        if t > max_t {
+            return Ok(());
+        }
+        if t == max_t {
+            let last = match &self.last_value {
+                LastValue::Float(v) => LastValueRef::Float(*v),
+                LastValue::Histogram(h) => LastValueRef::Histogram(h),
+                LastValue::FloatHistogram(h) => LastValueRef::FloatHistogram(h),
+            };
+            if same_as_last(&last) {
+                return Ok(());
+            }
+            return Err(AppendError::DuplicateSample {
+                t,
+                existing: f64::NAN,
+                new: f64::NAN,
+            });
+        }
+        Err(AppendError::OutOfOrder { t })
+    }
+
+    /// Decides whether the open chunk must be cut before a histogram sample of `encoding`
+    /// at `t`, as Prometheus' head does (size target of 1 KiB, at least 10 samples, chunk
+    /// range boundaries), and cuts it. Returns the closed chunk's appender when one was cut.
+    fn prepare_histogram_chunk(
+        &mut self,
+        t: i64,
+        encoding: Encoding,
+        chunk_range: i64,
+        samples_per_chunk: usize,
+        fresh: impl Fn() -> ChunkAppender,
+    ) -> (bool, Option<ChunkAppender>) {
+        let same_kind = self
+            .open
+            .as_ref()
+            .is_some_and(|c| c.app.encoding() == encoding);
+        if !same_kind {
+            return (true, self.cut(t, chunk_range, fresh()));
+        }
+        let Some(c) = self.open.as_ref() else {
+            return (true, self.cut(t, chunk_range, fresh()));
+        };
+        let n = c.app.num_samples();
+        let bytes = c.app.bytes().len();
+        let (min_t, max_t) = (c.min_t, c.max_t);
+        let target = TARGET_BYTES_PER_HISTOGRAM_CHUNK;
+        let range_start = if self.histogram_end_computed {
+            range_for_timestamp(min_t, chunk_range)
+        } else {
+            self.next_at
+        };
+        if !self.histogram_end_computed && bytes >= target / 4 {
+            let ratio = target as f64 / bytes as f64;
+            self.next_at = compute_chunk_end_time(min_t, max_t, self.next_at, ratio);
+            self.histogram_end_computed = true;
+        }
+        let _ = samples_per_chunk;
+        if (t >= self.next_at || bytes >= target * 2)
+            && (n >= MIN_SAMPLES_PER_HISTOGRAM_CHUNK || t >= range_start)
+        {
+            return (true, self.cut(t, chunk_range, fresh()));
+        }
+        (false, None)
+    }
+
+    /// Appends an integer histogram sample if it is newer than the newest sample, cutting
+    /// and recoding chunks as Prometheus does. Returns whether it was appended.
+    pub(crate) fn append_histogram(
+        &mut self,
+        t: i64,
+        h: &Histogram,
+        chunk_range: i64,
+        samples_per_chunk: usize,
+    ) -> bool {
+        if self.max_time().is_some_and(|m| t <= m) {
+            return false;
+        }
+        let (_, prev) = self.prepare_histogram_chunk(
+            t,
+            Encoding::Histogram,
+            chunk_range,
+            samples_per_chunk,
+            || ChunkAppender::Histogram(HistogramAppender::new()),
+        );
+        let prev = match &prev {
+            Some(ChunkAppender::Histogram(p)) => Some(p),
+            _ => None,
+        };
+        let Some(c) = self.open.as_mut() else {
+            return false;
+        };
+        let ChunkAppender::Histogram(app) = &mut c.app else {
+            return false;
+        };
+        let outcome = match app.append_histogram(prev, t, h, false) {
+            Ok(o) => o,
+            Err(_) => return false,
+        };
+        if c.max_t == i64::MIN {
+            c.min_t = t;
+        }
+        if let AppendOutcome::NewChunk(next) = outcome {
+            self.cut(t, chunk_range, ChunkAppender::Histogram(*next));
+        }
+        if let Some(c) = self.open.as_mut() {
+            c.max_t = t;
+        }
+        self.last_value = LastValue::Histogram(Box::new(h.clone()));
+        true
+    }
+
+    /// Appends a float histogram sample if it is newer than the newest sample. Returns
+    /// whether it was appended.
+    pub(crate) fn append_float_histogram(
+        &mut self,
+        t: i64,
+        h: &FloatHistogram,
+        chunk_range: i64,
+        samples_per_chunk: usize,
+    ) -> bool {
+        if self.max_time().is_some_and(|m| t <= m) {
+            return false;
+        }
+        let (_, prev) = self.prepare_histogram_chunk(
+            t,
+            Encoding::FloatHistogram,
+            chunk_range,
+            samples_per_chunk,
+            || ChunkAppender::FloatHistogram(FloatHistogramAppender::new()),
+        );
+        let prev = match &prev {
+            Some(ChunkAppender::FloatHistogram(p)) => Some(p),
+            _ => None,
+        };
+        let Some(c) = self.open.as_mut() else {
+            return false;
+        };
+        let ChunkAppender::FloatHistogram(app) = &mut c.app else {
+            return false;
+        };
+        let outcome = match app.append_float_histogram(prev, t, h, false) {
+            Ok(o) => o,
+            Err(_) => return false,
+        };
+        if let AppendOutcome::NewChunk(next) = outcome {
+            self.cut(t, chunk_range, ChunkAppender::FloatHistogram(*next));
+        }
+        if let Some(c) = self.open.as_mut() {
+            c.max_t = t;
+        }
+        self.last_value = LastValue::FloatHistogram(Box::new(h.clone()));
+        true
     }
 
     /// The chunks overlapping `[mint, maxt]`, the open one copied.
@@ -242,6 +502,7 @@ impl SeriesData {
         if let Some(c) = &self.open {
             if c.app.num_samples() > 0 && c.max_t >= mint && c.min_t <= maxt {
                 out.push(ClosedChunk {
+                    encoding: c.app.encoding(),
                     bytes: c.app.bytes().into(),
                     min_t: c.min_t,
                     max_t: c.max_t,
@@ -315,6 +576,7 @@ mod tests {
         // 480 samples at 15 s = 2 h: Prometheus cuts four chunks of 120.
         assert_eq!(d.closed.len(), 3);
         assert!(d.closed.iter().all(|c| c.bytes[1] == 120));
+        assert!(d.closed.iter().all(|c| c.encoding == Encoding::Xor));
         assert!(!d.append(0, 1.0, 7_200_000, 120));
     }
 }

@@ -11,7 +11,10 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use chunkenc::{XorAppender, XorIterator};
+use chunkenc::{
+    AppendOutcome, ChunkIter, Encoding, FloatHistogramAppender, HistogramAppender, ValueKind,
+    XorAppender,
+};
 use tsdb_index::Labels;
 
 use super::series::ClosedChunk;
@@ -21,25 +24,137 @@ use crate::block::tombstones::Tombstones;
 use crate::block::writer::{BlockWriter, ChunkData};
 use crate::block::BlockError;
 
-/// Chunk encoding byte of XOR chunks.
-const XOR_ENCODING: u8 = 1;
 /// Samples per chunk when re-encoding, as Prometheus' compactor re-cuts.
 const MAX_SAMPLES_PER_CHUNK: usize = 120;
 
-/// A chunk to write: borrowed from the head, or re-encoded.
+/// A chunk to write: shared with the head, or re-encoded.
 struct OwnedChunk {
+    encoding: Encoding,
     bytes: Arc<[u8]>,
     min_t: i64,
     max_t: i64,
     num_samples: u64,
 }
 
-fn sample_count(bytes: &[u8]) -> u64 {
-    u16::from_be_bytes([bytes[0], bytes[1]]) as u64
-}
-
 fn deleted(t: i64, intervals: &[(i64, i64)]) -> bool {
     intervals.iter().any(|&(a, b)| a <= t && t <= b)
+}
+
+fn corrupt(e: impl std::fmt::Display) -> BlockError {
+    BlockError::Invalid(format!("head chunk: {e}"))
+}
+
+/// Builds new chunks from individual samples of any kind.
+#[derive(Default)]
+struct Reencoder {
+    app: Option<ChunkAppender>,
+    min_t: i64,
+    max_t: i64,
+    out: Vec<OwnedChunk>,
+}
+
+enum ChunkAppender {
+    Xor(XorAppender),
+    Histogram(HistogramAppender),
+    FloatHistogram(FloatHistogramAppender),
+}
+
+impl Reencoder {
+    fn flush(&mut self) {
+        let Some(app) = self.app.take() else { return };
+        let (encoding, bytes, n): (Encoding, Vec<u8>, usize) = match app {
+            ChunkAppender::Xor(a) => {
+                let n = a.num_samples();
+                (Encoding::Xor, a.into_chunk().into_bytes(), n)
+            }
+            ChunkAppender::Histogram(a) => {
+                (Encoding::Histogram, a.bytes().to_vec(), a.num_samples())
+            }
+            ChunkAppender::FloatHistogram(a) => (
+                Encoding::FloatHistogram,
+                a.bytes().to_vec(),
+                a.num_samples(),
+            ),
+        };
+        if n > 0 {
+            self.out.push(OwnedChunk {
+                encoding,
+                bytes: bytes.into(),
+                min_t: self.min_t,
+                max_t: self.max_t,
+                num_samples: n as u64,
+            });
+        }
+    }
+
+    /// Makes sure an appender of `kind` with room is open.
+    fn ready(&mut self, kind: ValueKind, t: i64) {
+        let fits = match (&self.app, kind) {
+            (Some(ChunkAppender::Xor(a)), ValueKind::Float) => {
+                a.num_samples() < MAX_SAMPLES_PER_CHUNK
+            }
+            (Some(ChunkAppender::Histogram(a)), ValueKind::Histogram) => {
+                a.num_samples() < MAX_SAMPLES_PER_CHUNK
+            }
+            (Some(ChunkAppender::FloatHistogram(a)), ValueKind::FloatHistogram) => {
+                a.num_samples() < MAX_SAMPLES_PER_CHUNK
+            }
+            _ => false,
+        };
+        if !fits {
+            self.flush();
+            self.app = Some(match kind {
+                ValueKind::Float => ChunkAppender::Xor(XorAppender::new()),
+                ValueKind::Histogram => ChunkAppender::Histogram(HistogramAppender::new()),
+                ValueKind::FloatHistogram => {
+                    ChunkAppender::FloatHistogram(FloatHistogramAppender::new())
+                }
+            });
+            self.min_t = t;
+        }
+    }
+
+    /// Appends the current sample of `it`.
+    fn push(&mut self, it: &mut ChunkIter<'_>, kind: ValueKind) -> Result<(), BlockError> {
+        let t = it.at_t();
+        self.ready(kind, t);
+        let outcome = match (&mut self.app, kind) {
+            (Some(ChunkAppender::Xor(a)), _) => {
+                a.append(t, it.at().1).map_err(corrupt)?;
+                None
+            }
+            (Some(ChunkAppender::Histogram(a)), _) => {
+                let (_, h) = it
+                    .at_histogram()
+                    .ok_or_else(|| corrupt("not a histogram"))?;
+                match a.append_histogram(None, t, h, false).map_err(corrupt)? {
+                    AppendOutcome::NewChunk(next) => Some(ChunkAppender::Histogram(*next)),
+                    _ => None,
+                }
+            }
+            (Some(ChunkAppender::FloatHistogram(a)), _) => {
+                let (_, h) = it
+                    .at_float_histogram()
+                    .ok_or_else(|| corrupt("not a histogram"))?;
+                let h = h.clone();
+                match a
+                    .append_float_histogram(None, t, &h, false)
+                    .map_err(corrupt)?
+                {
+                    AppendOutcome::NewChunk(next) => Some(ChunkAppender::FloatHistogram(*next)),
+                    _ => None,
+                }
+            }
+            (None, _) => return Err(corrupt("no appender")),
+        };
+        if let Some(next) = outcome {
+            self.flush();
+            self.app = Some(next);
+            self.min_t = t;
+        }
+        self.max_t = t;
+        Ok(())
+    }
 }
 
 /// The chunks of one series for `[mint, maxt)`, without deleted samples.
@@ -49,55 +164,31 @@ fn chunks_in_range(
     maxt: i64,
     deletions: &[(i64, i64)],
 ) -> Result<Vec<OwnedChunk>, BlockError> {
-    let mut out = Vec::new();
-    let mut pending: Option<(XorAppender, i64, i64)> = None;
-    let flush = |p: &mut Option<(XorAppender, i64, i64)>, out: &mut Vec<OwnedChunk>| {
-        if let Some((app, min_t, max_t)) = p.take() {
-            let n = app.num_samples() as u64;
-            out.push(OwnedChunk {
-                bytes: app.into_chunk().into_bytes().into(),
-                min_t,
-                max_t,
-                num_samples: n,
-            });
-        }
-    };
+    let mut re = Reencoder::default();
     for c in chunks {
         let overlaps_deletion = deletions.iter().any(|&(a, b)| a <= c.max_t && c.min_t <= b);
+        let mut it = chunkenc::iter(c.encoding, &c.bytes).map_err(corrupt)?;
         if c.min_t >= mint && c.max_t < maxt && !overlaps_deletion {
-            flush(&mut pending, &mut out);
-            out.push(OwnedChunk {
+            re.flush();
+            re.out.push(OwnedChunk {
+                encoding: c.encoding,
                 bytes: c.bytes.clone(),
                 min_t: c.min_t,
                 max_t: c.max_t,
-                num_samples: sample_count(&c.bytes),
+                num_samples: it.num_samples() as u64,
             });
             continue;
         }
-        let mut it = XorIterator::new(&c.bytes)
-            .map_err(|e| BlockError::Invalid(format!("head chunk: {e}")))?;
-        while it
-            .next()
-            .map_err(|e| BlockError::Invalid(format!("head chunk: {e}")))?
-        {
-            let (t, v) = it.at();
+        while let Some(kind) = it.next().map_err(corrupt)? {
+            let t = it.at_t();
             if t < mint || t >= maxt || deleted(t, deletions) {
                 continue;
             }
-            if pending
-                .as_ref()
-                .is_some_and(|(a, _, _)| a.num_samples() >= MAX_SAMPLES_PER_CHUNK)
-            {
-                flush(&mut pending, &mut out);
-            }
-            let p = pending.get_or_insert_with(|| (XorAppender::new(), t, t));
-            p.0.append(t, v)
-                .map_err(|e| BlockError::Invalid(format!("re-encoding a head chunk: {e}")))?;
-            p.2 = t;
+            re.push(&mut it, kind)?;
         }
     }
-    flush(&mut pending, &mut out);
-    Ok(out)
+    re.flush();
+    Ok(re.out)
 }
 
 impl Head {
@@ -148,7 +239,7 @@ impl Head {
         for (labels, chunks) in &todo {
             data.clear();
             data.extend(chunks.iter().map(|c| ChunkData {
-                encoding: XOR_ENCODING,
+                encoding: c.encoding as u8,
                 data: &c.bytes,
                 min_time: c.min_t,
                 max_time: c.max_t,
