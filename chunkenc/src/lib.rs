@@ -4,6 +4,7 @@
 //! writes every encoding Prometheus stores in blocks and head chunks.
 
 pub mod bstream;
+pub mod builder;
 pub mod error;
 pub mod float_histogram;
 pub mod histogram;

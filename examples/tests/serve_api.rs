@@ -414,7 +414,11 @@ fn native_histograms_are_stored_and_queryable() {
     let t = t0 + 45_000;
     let at = format!("{}.{:03}", t / 1000, t % 1000);
     let q = |query: &str| {
-        let a = get(&server.url("/api/v1/query"), &[("query", query), ("time", &at)], &[]);
+        let a = get(
+            &server.url("/api/v1/query"),
+            &[("query", query), ("time", &at)],
+            &[],
+        );
         assert_eq!(a.status, 200, "{}", a.body);
         a.json()
     };
@@ -432,7 +436,11 @@ fn native_histograms_are_stored_and_queryable() {
     );
     // The rate over the window sees the recoded chunk as one counter.
     let j = q("histogram_count(rate(latency_seconds[1m]))");
-    let v: f64 = j["data"]["result"][0]["value"][1].as_str().unwrap().parse().unwrap();
+    let v: f64 = j["data"]["result"][0]["value"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(v > 0.0, "{j}");
     assert!(server.stop().success());
 }

@@ -8,6 +8,7 @@
 //! **Not yet implemented:** the StoreAPI traits, the gRPC server/client and the proxy. See the
 //! project README for what works today.
 
+pub mod grpc;
 pub mod prompb;
 pub mod remote_write;
 

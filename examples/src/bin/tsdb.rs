@@ -6,7 +6,8 @@
 //! tsdb dump DIR [--match SELECTOR ...] [--min-time MS] [--max-time MS]
 //! tsdb import openmetrics FILE OUTDIR [--max-block-duration DUR] [--quiet] [--human-readable]
 //! tsdb demo [--data DIR] [--instances N]
-//! tsdb serve [--data DIR] [--listen ADDR] [--tenant-header NAME ...] [--default-tenant ID]
+//! tsdb serve [--data DIR] [--listen ADDR] [--grpc-listen ADDR] [--external-label K=V ...]
+//!            [--tenant-header NAME ...] [--default-tenant ID]
 //! ```
 
 use std::io::{BufWriter, Write};
@@ -76,6 +77,12 @@ enum Command {
         /// Tenant of requests that name none.
         #[arg(long, default_value = "default-tenant")]
         default_tenant: String,
+        /// Thanos StoreAPI gRPC listen address (serves the default tenant).
+        #[arg(long)]
+        grpc_listen: Option<std::net::SocketAddr>,
+        /// External label NAME=VALUE added by the StoreAPI; repeatable.
+        #[arg(long = "external-label", value_parser = parse_label_pair)]
+        external_labels: Vec<(String, String)>,
     },
     /// Start a node on a fresh directory, remote-write a workload into it, query it, and
     /// print what happened (needs no other service).
@@ -113,6 +120,14 @@ enum ImportFormat {
         #[arg(short = 'r', long)]
         human_readable: bool,
     },
+}
+
+/// Parses `NAME=VALUE`.
+fn parse_label_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
+    }
 }
 
 /// Parses `2h`, `90m`, `3600s`, `1h30m` into ms.
@@ -172,11 +187,15 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             listen,
             tenant_headers,
             default_tenant,
+            grpc_listen,
+            external_labels,
         } => {
             let mut cfg = tsdb_examples::serve::ServeConfig {
                 data,
                 listen,
                 default_tenant,
+                grpc_listen,
+                external_labels,
                 ..Default::default()
             };
             if !tenant_headers.is_empty() {

@@ -41,6 +41,10 @@ pub struct ServeConfig {
     pub max_body_len: usize,
     /// Largest decompressed remote-write body accepted, in bytes.
     pub max_decompressed_len: usize,
+    /// StoreAPI gRPC listen address (serves the default tenant), if any.
+    pub grpc_listen: Option<SocketAddr>,
+    /// External labels the StoreAPI adds to every series.
+    pub external_labels: Vec<(String, String)>,
     /// How often every tenant's head is checked and, once it spans more than 3 h, cut into
     /// 2 h blocks with its WAL checkpointed (Prometheus checks every minute).
     pub compaction_interval: std::time::Duration,
@@ -56,6 +60,8 @@ impl Default for ServeConfig {
             max_body_len: 32 << 20,
             max_decompressed_len: 32 << 20,
             compaction_interval: std::time::Duration::from_secs(60),
+            grpc_listen: None,
+            external_labels: Vec::new(),
         }
     }
 }
@@ -171,6 +177,39 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// The StoreAPI over a database: external labels, and the time range of its blocks and head.
+fn local_store(
+    db: Arc<tsdb_core::db::Db>,
+    external_labels: &[(String, String)],
+) -> storeapi::grpc::LocalStore {
+    let labels = tsdb_index::Labels::from_pairs(
+        external_labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    let range_db = db.clone();
+    storeapi::grpc::LocalStore::new(db, labels, move || {
+        let blocks = range_db.blocks();
+        let head = range_db.head();
+        let min = blocks
+            .blocks()
+            .iter()
+            .map(|b| b.meta().min_time)
+            .chain((head.min_time() <= head.max_time()).then(|| head.min_time()))
+            .min()
+            .unwrap_or(i64::MAX);
+        let max = blocks
+            .blocks()
+            .iter()
+            .map(|b| b.meta().max_time)
+            .chain((head.min_time() <= head.max_time()).then(|| head.max_time()))
+            .max()
+            .unwrap_or(i64::MIN);
+        (min, max)
+    })
+    .with_component("receive")
+}
+
 /// Cuts every open tenant's head into blocks when it is due, forever.
 async fn compact_heads(state: Arc<ServeState>, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
@@ -215,9 +254,40 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     on_bound(listener.local_addr()?);
     let compactor = tokio::spawn(compact_heads(state.clone(), cfg.compaction_interval));
+    let (grpc_stop, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
+    let grpc = match cfg.grpc_listen {
+        Some(addr) => {
+            let db = state
+                .tenants
+                .db(None)
+                .map_err(|e| std::io::Error::other(e.message))?;
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            eprintln!(
+                "tsdb serve: StoreAPI gRPC listening on {}",
+                listener.local_addr()?
+            );
+            let store = local_store(db, &cfg.external_labels);
+            Some(tokio::spawn(storeapi::grpc::serve(
+                Arc::new(store),
+                listener,
+                async {
+                    let _ = grpc_stopped.await;
+                },
+            )))
+        }
+        None => None,
+    };
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;
+    let _ = grpc_stop.send(());
+    if let Some(g) = grpc {
+        match g.await {
+            Ok(Err(e)) => eprintln!("tsdb serve: gRPC server: {e}"),
+            Err(e) => eprintln!("tsdb serve: gRPC task: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
     compactor.abort();
     let _ = compactor.await;
     for (tenant, err) in state.tenants.close_all() {

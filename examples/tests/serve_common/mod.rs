@@ -12,25 +12,39 @@ pub struct Server {
     child: Child,
     /// `host:port` it listens on.
     pub addr: String,
+    /// `host:port` of its StoreAPI gRPC endpoint, when started with one.
+    pub grpc_addr: Option<String>,
 }
 
 impl Server {
     /// Starts `tsdb serve --data DIR --listen 127.0.0.1:0` and waits until it listens.
     pub fn start(data: &Path) -> Server {
+        Server::start_with(data, &[])
+    }
+
+    /// Starts `tsdb serve` with extra arguments; with `--grpc-listen`, also waits for the
+    /// gRPC endpoint.
+    pub fn start_with(data: &Path, extra: &[&str]) -> Server {
+        let want_grpc = extra.contains(&"--grpc-listen");
         let mut child = Command::new(env!("CARGO_BIN_EXE_tsdb"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
+            .args(extra)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
             .expect("start tsdb serve");
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
+        let (mut addr, mut grpc_addr) = (None, None);
+        while addr.is_none() || (want_grpc && grpc_addr.is_none()) {
             match lines.next() {
                 Some(Ok(l)) => {
                     if let Some(a) = l.strip_prefix("tsdb serve: listening on ") {
-                        break a.trim().to_string();
+                        addr = Some(a.trim().to_string());
+                    }
+                    if let Some(a) = l.strip_prefix("tsdb serve: StoreAPI gRPC listening on ") {
+                        grpc_addr = Some(a.trim().to_string());
                     }
                 }
                 other => {
@@ -38,10 +52,15 @@ impl Server {
                     panic!("tsdb serve did not start: {other:?}");
                 }
             }
-        };
+        }
+        let addr = addr.unwrap_or_default();
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
+        Server {
+            child,
+            addr,
+            grpc_addr,
+        }
     }
 
     /// `http://addr` + `path`.

@@ -11,10 +11,8 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use chunkenc::{
-    AppendOutcome, ChunkIter, Encoding, FloatHistogramAppender, HistogramAppender, ValueKind,
-    XorAppender,
-};
+use chunkenc::builder::ChunkBuilder;
+use chunkenc::{Encoding, ValueKind};
 use tsdb_index::Labels;
 
 use super::series::ClosedChunk;
@@ -44,119 +42,6 @@ fn corrupt(e: impl std::fmt::Display) -> BlockError {
     BlockError::Invalid(format!("head chunk: {e}"))
 }
 
-/// Builds new chunks from individual samples of any kind.
-#[derive(Default)]
-struct Reencoder {
-    app: Option<ChunkAppender>,
-    min_t: i64,
-    max_t: i64,
-    out: Vec<OwnedChunk>,
-}
-
-enum ChunkAppender {
-    Xor(XorAppender),
-    Histogram(HistogramAppender),
-    FloatHistogram(FloatHistogramAppender),
-}
-
-impl Reencoder {
-    fn flush(&mut self) {
-        let Some(app) = self.app.take() else { return };
-        let (encoding, bytes, n): (Encoding, Vec<u8>, usize) = match app {
-            ChunkAppender::Xor(a) => {
-                let n = a.num_samples();
-                (Encoding::Xor, a.into_chunk().into_bytes(), n)
-            }
-            ChunkAppender::Histogram(a) => {
-                (Encoding::Histogram, a.bytes().to_vec(), a.num_samples())
-            }
-            ChunkAppender::FloatHistogram(a) => (
-                Encoding::FloatHistogram,
-                a.bytes().to_vec(),
-                a.num_samples(),
-            ),
-        };
-        if n > 0 {
-            self.out.push(OwnedChunk {
-                encoding,
-                bytes: bytes.into(),
-                min_t: self.min_t,
-                max_t: self.max_t,
-                num_samples: n as u64,
-            });
-        }
-    }
-
-    /// Makes sure an appender of `kind` with room is open.
-    fn ready(&mut self, kind: ValueKind, t: i64) {
-        let fits = match (&self.app, kind) {
-            (Some(ChunkAppender::Xor(a)), ValueKind::Float) => {
-                a.num_samples() < MAX_SAMPLES_PER_CHUNK
-            }
-            (Some(ChunkAppender::Histogram(a)), ValueKind::Histogram) => {
-                a.num_samples() < MAX_SAMPLES_PER_CHUNK
-            }
-            (Some(ChunkAppender::FloatHistogram(a)), ValueKind::FloatHistogram) => {
-                a.num_samples() < MAX_SAMPLES_PER_CHUNK
-            }
-            _ => false,
-        };
-        if !fits {
-            self.flush();
-            self.app = Some(match kind {
-                ValueKind::Float => ChunkAppender::Xor(XorAppender::new()),
-                ValueKind::Histogram => ChunkAppender::Histogram(HistogramAppender::new()),
-                ValueKind::FloatHistogram => {
-                    ChunkAppender::FloatHistogram(FloatHistogramAppender::new())
-                }
-            });
-            self.min_t = t;
-        }
-    }
-
-    /// Appends the current sample of `it`.
-    fn push(&mut self, it: &mut ChunkIter<'_>, kind: ValueKind) -> Result<(), BlockError> {
-        let t = it.at_t();
-        self.ready(kind, t);
-        let outcome = match (&mut self.app, kind) {
-            (Some(ChunkAppender::Xor(a)), _) => {
-                a.append(t, it.at().1).map_err(corrupt)?;
-                None
-            }
-            (Some(ChunkAppender::Histogram(a)), _) => {
-                let (_, h) = it
-                    .at_histogram()
-                    .ok_or_else(|| corrupt("not a histogram"))?;
-                match a.append_histogram(None, t, h, false).map_err(corrupt)? {
-                    AppendOutcome::NewChunk(next) => Some(ChunkAppender::Histogram(*next)),
-                    _ => None,
-                }
-            }
-            (Some(ChunkAppender::FloatHistogram(a)), _) => {
-                let (_, h) = it
-                    .at_float_histogram()
-                    .ok_or_else(|| corrupt("not a histogram"))?;
-                let h = h.clone();
-                match a
-                    .append_float_histogram(None, t, &h, false)
-                    .map_err(corrupt)?
-                {
-                    AppendOutcome::NewChunk(next) => Some(ChunkAppender::FloatHistogram(*next)),
-                    _ => None,
-                }
-            }
-            (None, _) => return Err(corrupt("no appender")),
-        };
-        if let Some(next) = outcome {
-            self.flush();
-            self.app = Some(next);
-            self.min_t = t;
-        }
-        self.max_t = t;
-        Ok(())
-    }
-}
-
 /// The chunks of one series for `[mint, maxt)`, without deleted samples.
 fn chunks_in_range(
     chunks: &[ClosedChunk],
@@ -164,13 +49,24 @@ fn chunks_in_range(
     maxt: i64,
     deletions: &[(i64, i64)],
 ) -> Result<Vec<OwnedChunk>, BlockError> {
-    let mut re = Reencoder::default();
+    let mut out = Vec::new();
+    let mut re = ChunkBuilder::new(MAX_SAMPLES_PER_CHUNK);
+    let flush = |re: &mut ChunkBuilder, out: &mut Vec<OwnedChunk>| {
+        let built = std::mem::replace(re, ChunkBuilder::new(MAX_SAMPLES_PER_CHUNK)).finish();
+        out.extend(built.into_iter().map(|c| OwnedChunk {
+            encoding: c.encoding,
+            bytes: c.bytes.into(),
+            min_t: c.min_t,
+            max_t: c.max_t,
+            num_samples: c.num_samples as u64,
+        }));
+    };
     for c in chunks {
         let overlaps_deletion = deletions.iter().any(|&(a, b)| a <= c.max_t && c.min_t <= b);
         let mut it = chunkenc::iter(c.encoding, &c.bytes).map_err(corrupt)?;
         if c.min_t >= mint && c.max_t < maxt && !overlaps_deletion {
-            re.flush();
-            re.out.push(OwnedChunk {
+            flush(&mut re, &mut out);
+            out.push(OwnedChunk {
                 encoding: c.encoding,
                 bytes: c.bytes.clone(),
                 min_t: c.min_t,
@@ -184,11 +80,25 @@ fn chunks_in_range(
             if t < mint || t >= maxt || deleted(t, deletions) {
                 continue;
             }
-            re.push(&mut it, kind)?;
+            match kind {
+                ValueKind::Float => re.push_float(t, it.at().1),
+                ValueKind::Histogram => match it.at_histogram() {
+                    Some((_, h)) => re.push_histogram(t, h),
+                    None => Ok(()),
+                },
+                ValueKind::FloatHistogram => match it.at_float_histogram() {
+                    Some((_, h)) => {
+                        let h = h.clone();
+                        re.push_float_histogram(t, &h)
+                    }
+                    None => Ok(()),
+                },
+            }
+            .map_err(corrupt)?;
         }
     }
-    re.flush();
-    Ok(re.out)
+    flush(&mut re, &mut out);
+    Ok(out)
 }
 
 impl Head {

@@ -1,0 +1,302 @@
+//! The StoreAPI over local storage: any [`Queryable`] with external labels, as a Thanos
+//! receiver or sidecar serves its TSDB.
+//!
+//! External labels are added to every series (replacing a series label of the same name); a
+//! matcher on an external label selects or deselects the whole store, as in Thanos. Samples
+//! are sent as raw chunks of at most 120 samples (XOR, histogram or float histogram).
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chunkenc::builder::ChunkBuilder;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+use tsdb_core::storage::{Queryable, SelectHints, ValueType};
+use tsdb_index::{Labels, LabelsBuilder, MatchType, Matcher};
+
+use super::convert::{matchers, to_proto_chunk, to_proto_labels};
+use super::proto::info::{info_server, InfoRequest, InfoResponse, StoreInfo, TsdbInfo};
+use super::proto::{
+    series_response, store_server, AggrChunk, LabelNamesRequest, LabelNamesResponse,
+    LabelValuesRequest, LabelValuesResponse, Series, SeriesRequest, SeriesResponse, ZLabelSet,
+};
+
+/// Samples per chunk sent, as Prometheus cuts chunks.
+pub const SAMPLES_PER_CHUNK: usize = 120;
+
+type TimeRange = dyn Fn() -> (i64, i64) + Send + Sync;
+
+/// A StoreAPI server over local storage (cheap to clone: its parts are shared).
+#[derive(Clone)]
+pub struct LocalStore {
+    storage: Arc<dyn Queryable>,
+    external_labels: Labels,
+    time_range: Arc<TimeRange>,
+    component: String,
+}
+
+impl LocalStore {
+    /// Serves `storage` with `external_labels`; `time_range` reports the oldest and newest
+    /// timestamps it holds (for `Info`).
+    pub fn new(
+        storage: Arc<dyn Queryable>,
+        external_labels: Labels,
+        time_range: impl Fn() -> (i64, i64) + Send + Sync + 'static,
+    ) -> Self {
+        LocalStore {
+            storage,
+            external_labels,
+            time_range: Arc::new(time_range),
+            component: "store".into(),
+        }
+    }
+
+    /// Sets the component type `Info` reports (`receive`, `sidecar`, `store`, ...).
+    pub fn with_component(mut self, component: &str) -> Self {
+        self.component = component.into();
+        self
+    }
+
+    /// The matchers to run against storage, or `None` when a matcher on an external label
+    /// rules this store out. With no matcher left, every series matches.
+    fn local_matchers(&self, ms: Vec<Matcher>) -> Option<Vec<Matcher>> {
+        let mut local = Vec::new();
+        for m in ms {
+            match self.external_labels.get(&m.name) {
+                Some(v) if !m.matches(v) => return None,
+                Some(_) => {}
+                None => local.push(m),
+            }
+        }
+        if local.is_empty() {
+            local.push(Matcher::new(MatchType::Regexp, "__name__", ".*").ok()?);
+        }
+        Some(local)
+    }
+
+    fn with_external(&self, l: &Labels) -> Labels {
+        if self.external_labels.is_empty() {
+            return l.clone();
+        }
+        let mut b = LabelsBuilder::new();
+        for x in l.iter() {
+            b.set(x.name, x.value);
+        }
+        for x in self.external_labels.iter() {
+            b.set(x.name, x.value);
+        }
+        b.build()
+    }
+
+    /// Streams the series of `req` into `tx` (runs on a blocking thread).
+    fn send_series(
+        &self,
+        req: &SeriesRequest,
+        ms: Vec<Matcher>,
+        tx: &mpsc::Sender<Result<SeriesResponse, Status>>,
+    ) -> Result<(), Status> {
+        let internal = |e: tsdb_core::storage::StorageError| Status::internal(e.to_string());
+        let querier = self
+            .storage
+            .querier(req.min_time, req.max_time)
+            .map_err(internal)?;
+        let hints = SelectHints {
+            start: req.min_time,
+            end: req.max_time,
+            func: if req.skip_chunks {
+                Some("series".into())
+            } else {
+                None
+            },
+            ..Default::default()
+        };
+        let mut set = querier.select(true, Some(&hints), &ms).map_err(internal)?;
+        let mut sent = 0i64;
+        while let Some(series) = set.next_series() {
+            let series = series.map_err(internal)?;
+            let labels = self.with_external(series.labels());
+            let mut chunks = Vec::new();
+            if !req.skip_chunks {
+                let mut b = ChunkBuilder::new(SAMPLES_PER_CHUNK);
+                let mut it = series.iter();
+                let mut vt = it.seek(req.min_time);
+                let bad = |e: chunkenc::ChunkError| Status::internal(e.to_string());
+                while vt != ValueType::None && it.at_t() <= req.max_time {
+                    match vt {
+                        ValueType::Float => {
+                            let (t, v) = it.at();
+                            b.push_float(t, v).map_err(bad)?;
+                        }
+                        ValueType::Histogram => {
+                            let (t, h) = it.at_histogram();
+                            b.push_histogram(t, h).map_err(bad)?;
+                        }
+                        ValueType::FloatHistogram => {
+                            let (t, h) = it.at_float_histogram();
+                            let h = h.clone();
+                            b.push_float_histogram(t, &h).map_err(bad)?;
+                        }
+                        ValueType::None => break,
+                    }
+                    vt = it.next();
+                }
+                if let Some(e) = it.err() {
+                    return Err(Status::internal(e.to_string()));
+                }
+                for c in b.finish() {
+                    let Some(raw) = to_proto_chunk(c.encoding, c.bytes) else {
+                        continue;
+                    };
+                    chunks.push(AggrChunk {
+                        min_time: c.min_t,
+                        max_time: c.max_t,
+                        raw: Some(raw),
+                        ..Default::default()
+                    });
+                }
+                if chunks.is_empty() {
+                    continue;
+                }
+            }
+            let frame = SeriesResponse {
+                result: Some(series_response::Result::Series(Series {
+                    labels: to_proto_labels(&labels),
+                    chunks,
+                })),
+            };
+            if tx.blocking_send(Ok(frame)).is_err() {
+                // The client went away.
+                return Ok(());
+            }
+            sent += 1;
+            if req.limit > 0 && sent >= req.limit {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+type SeriesStream = Pin<Box<dyn Stream<Item = Result<SeriesResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl store_server::Store for LocalStore {
+    type SeriesStream = SeriesStream;
+
+    async fn series(
+        &self,
+        request: Request<SeriesRequest>,
+    ) -> Result<Response<Self::SeriesStream>, Status> {
+        let req = request.into_inner();
+        if req.min_time > req.max_time {
+            return Err(Status::invalid_argument(format!(
+                "min_time {} is after max_time {}",
+                req.min_time, req.max_time
+            )));
+        }
+        let (tx, rx) = mpsc::channel(64);
+        let Some(ms) = self.local_matchers(matchers(&req.matchers)?) else {
+            return Ok(Response::new(Box::pin(ReceiverStream::new(rx))));
+        };
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(status) = store.send_series(&req, ms, &tx) {
+                let _ = tx.blocking_send(Err(status));
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn label_names(
+        &self,
+        request: Request<LabelNamesRequest>,
+    ) -> Result<Response<LabelNamesResponse>, Status> {
+        let req = request.into_inner();
+        let Some(ms) = self.local_matchers(matchers(&req.matchers)?) else {
+            return Ok(Response::new(LabelNamesResponse::default()));
+        };
+        let store = self.clone();
+        let mut names = tokio::task::spawn_blocking(move || {
+            let q = store.storage.querier(req.start, req.end)?;
+            q.label_names(&ms)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(|e| Status::internal(e.to_string()))?;
+        names.extend(self.external_labels.iter().map(|l| l.name.to_string()));
+        names.sort();
+        names.dedup();
+        if req.limit > 0 {
+            names.truncate(req.limit as usize);
+        }
+        Ok(Response::new(LabelNamesResponse {
+            names,
+            ..Default::default()
+        }))
+    }
+
+    async fn label_values(
+        &self,
+        request: Request<LabelValuesRequest>,
+    ) -> Result<Response<LabelValuesResponse>, Status> {
+        let req = request.into_inner();
+        if req.label.is_empty() {
+            return Err(Status::invalid_argument(
+                "label name parameter cannot be empty",
+            ));
+        }
+        let Some(ms) = self.local_matchers(matchers(&req.matchers)?) else {
+            return Ok(Response::new(LabelValuesResponse::default()));
+        };
+        if let Some(v) = self.external_labels.get(&req.label) {
+            return Ok(Response::new(LabelValuesResponse {
+                values: vec![v.to_string()],
+                ..Default::default()
+            }));
+        }
+        let store = self.clone();
+        let label = req.label.clone();
+        let mut values = tokio::task::spawn_blocking(move || {
+            let q = store.storage.querier(req.start, req.end)?;
+            q.label_values(&label, &ms)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(|e| Status::internal(e.to_string()))?;
+        if req.limit > 0 {
+            values.truncate(req.limit as usize);
+        }
+        Ok(Response::new(LabelValuesResponse {
+            values,
+            ..Default::default()
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl info_server::Info for LocalStore {
+    async fn info(&self, _request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
+        let (min_time, max_time) = (self.time_range)();
+        let labels = ZLabelSet {
+            labels: to_proto_labels(&self.external_labels),
+        };
+        Ok(Response::new(InfoResponse {
+            label_sets: vec![labels.clone()],
+            component_type: self.component.clone(),
+            store: Some(StoreInfo {
+                min_time,
+                max_time,
+                supports_sharding: false,
+                supports_without_replica_labels: false,
+                tsdb_infos: vec![TsdbInfo {
+                    labels: Some(labels),
+                    min_time,
+                    max_time,
+                }],
+                supports_projections: false,
+            }),
+        }))
+    }
+}
