@@ -1,5 +1,8 @@
 //! Conversions between StoreAPI messages and our label, matcher and chunk types.
 
+// tonic's `Status` is the error type of every gRPC handler; boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
 use chunkenc::Encoding;
 use tonic::Status;
 use tsdb_index::{Labels, MatchType, Matcher};

@@ -5,6 +5,9 @@
 //! matcher on an external label selects or deselects the whole store, as in Thanos. Samples
 //! are sent as raw chunks of at most 120 samples (XOR, histogram or float histogram).
 
+// tonic's `Status` is the error type of every gRPC handler; boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
 use std::pin::Pin;
 use std::sync::Arc;
 
