@@ -2,6 +2,7 @@
 //! allocate without bound. The libFuzzer binaries in `fuzz_targets/` call them, and the tests in
 //! `tests/` run them over seed inputs and pseudo-random mutations on every CI run.
 
+pub mod api_params;
 pub mod compact_chunks;
 pub mod float_histogram_chunk;
 pub mod harness;
@@ -11,6 +12,7 @@ pub mod openmetrics;
 pub mod promql_parser;
 pub mod regex_matcher;
 pub mod remote_write;
+pub mod storeapi_request;
 pub mod tombstones;
 pub mod wal_records;
 pub mod wal_segment;
