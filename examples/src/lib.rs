@@ -3,4 +3,5 @@
 pub mod cli;
 pub mod http_api;
 pub mod openmetrics;
+pub mod query;
 pub mod serve;

@@ -8,8 +8,10 @@
 //! **Not yet implemented:** the StoreAPI traits, the gRPC server/client and the proxy. See the
 //! project README for what works today.
 
+pub mod dedup;
 pub mod grpc;
 pub mod prompb;
+pub mod remote;
 pub mod remote_write;
 
 pub use remote_write::{

@@ -6,6 +6,7 @@
 //! tsdb dump DIR [--match SELECTOR ...] [--min-time MS] [--max-time MS]
 //! tsdb import openmetrics FILE OUTDIR [--max-block-duration DUR] [--quiet] [--human-readable]
 //! tsdb demo [--data DIR] [--instances N]
+//! tsdb query --endpoint HOST:PORT ... [--replica-label NAME ...] [--listen ADDR]
 //! tsdb serve [--data DIR] [--listen ADDR] [--grpc-listen ADDR] [--external-label K=V ...]
 //!            [--tenant-header NAME ...] [--default-tenant ID]
 //! ```
@@ -83,6 +84,18 @@ enum Command {
         /// External label NAME=VALUE added by the StoreAPI; repeatable.
         #[arg(long = "external-label", value_parser = parse_label_pair)]
         external_labels: Vec<(String, String)>,
+    },
+    /// The querier: Prometheus' HTTP API over StoreAPI endpoints, deduplicating replicas.
+    Query {
+        /// StoreAPI endpoint `host:port`; repeatable.
+        #[arg(long = "endpoint", required = true)]
+        endpoints: Vec<String>,
+        /// Label that tells HA replicas apart; repeatable.
+        #[arg(long = "replica-label")]
+        replica_labels: Vec<String>,
+        /// HTTP listen address.
+        #[arg(long, default_value = "0.0.0.0:9091")]
+        listen: std::net::SocketAddr,
     },
     /// Start a node on a fresh directory, remote-write a workload into it, query it, and
     /// print what happened (needs no other service).
@@ -203,6 +216,28 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             }
             return serve(cfg);
         }
+        Command::Query {
+            endpoints,
+            replica_labels,
+            listen,
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| cli::CliError::Other(format!("starting the runtime: {e}")))?;
+            let cfg = tsdb_examples::query::QueryConfig {
+                endpoints,
+                replica_labels,
+                listen,
+            };
+            return rt
+                .block_on(tsdb_examples::query::run(
+                    cfg,
+                    tsdb_examples::serve::shutdown_signal(),
+                    |addr| eprintln!("tsdb query: listening on {addr}"),
+                ))
+                .map_err(|e| cli::CliError::Other(format!("query: {e}")));
+        }
         Command::Demo { data, instances } => {
             let workload = tsdb_examples::serve::demo::Workload {
                 instances,
@@ -259,7 +294,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             };
             cli::import::run(&file, &out_dir, &opts, &mut out)?;
         }
-        Command::Serve { .. } | Command::Demo { .. } => {}
+        Command::Serve { .. } | Command::Demo { .. } | Command::Query { .. } => {}
     }
     out.flush()?;
     Ok(())

@@ -209,6 +209,26 @@ impl Series for HeadSeries {
     }
 }
 
+/// Iterates the samples of time-ordered, non-overlapping chunks of any encoding within
+/// `[mint, maxt]` (for chunks that came from elsewhere, e.g. a remote store).
+pub fn iter_chunks(chunks: &[ClosedChunk], mint: i64, maxt: i64) -> Box<dyn SampleIterator + '_> {
+    Box::new(HeadSampleIterator {
+        chunks,
+        next_chunk: 0,
+        it: None,
+        mint,
+        maxt,
+        deleted: &[],
+        t: i64::MIN,
+        v: 0.0,
+        kind: ValueType::None,
+        done: false,
+        err: None,
+        empty_h: Histogram::default(),
+        empty_fh: FloatHistogram::default(),
+    })
+}
+
 /// Walks the samples of a series' chunks within the querier's range, skipping deleted ones.
 struct HeadSampleIterator<'a> {
     chunks: &'a [ClosedChunk],

@@ -1,0 +1,60 @@
+//! `tsdb query`: the querier role. Serves Prometheus' HTTP query API over StoreAPI endpoints
+//! (ours, or any Thanos component), fanning every select out to all of them and
+//! deduplicating HA replicas by replica labels.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use promql::engine::{Engine, EngineOpts};
+use storeapi::remote::RemoteStores;
+use tsdb_core::storage::Queryable;
+
+use crate::http_api::{self, ApiError, ApiState, QueryableSource};
+
+/// Settings of a querier.
+#[derive(Debug, Clone)]
+pub struct QueryConfig {
+    /// StoreAPI endpoints (`host:port`).
+    pub endpoints: Vec<String>,
+    /// Labels that tell HA replicas apart; series differing only in them are merged.
+    pub replica_labels: Vec<String>,
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+}
+
+/// The same storage for every tenant.
+struct Everyone(Arc<dyn Queryable>);
+
+impl QueryableSource for Everyone {
+    fn queryable(&self, _tenant: Option<&str>) -> Result<Arc<dyn Queryable>, ApiError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// Runs the querier until `shutdown` resolves; `on_bound` learns the HTTP address.
+pub async fn run(
+    cfg: QueryConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
+    let stores = RemoteStores::new(
+        &cfg.endpoints,
+        cfg.replica_labels.clone(),
+        tokio::runtime::Handle::current(),
+    )
+    .map_err(std::io::Error::other)?;
+    let api = ApiState {
+        source: Arc::new(Everyone(Arc::new(stores))),
+        engine: Arc::new(Engine::new(EngineOpts::default())),
+        tenant_headers: Arc::new(Vec::new()),
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let router = http_api::router(api)
+        .route("/-/healthy", axum::routing::get(|| async { "Healthy.\n" }))
+        .route("/-/ready", axum::routing::get(|| async { "Ready.\n" }));
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    on_bound(listener.local_addr()?);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,193 @@
+//! `tsdb query` over two `tsdb serve` replicas (StoreAPI, external label `replica`) that hold
+//! the same series with outages at different times: with `--replica-label replica` the
+//! querier returns one series without the replica label and without holes where either
+//! replica had data; a querier over one replica alone shows its outage.
+
+mod common;
+mod serve_common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use prost::Message;
+use serve_common::{get, post, snappy, Server};
+use storeapi::prompb::{Label, Sample, TimeSeries, WriteRequest};
+
+struct Querier {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Querier {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_querier(endpoints: &[&str], replica_label: Option<&str>) -> Querier {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tsdb"));
+    cmd.args(["query", "--listen", "127.0.0.1:0"]);
+    for e in endpoints {
+        cmd.args(["--endpoint", e]);
+    }
+    if let Some(r) = replica_label {
+        cmd.args(["--replica-label", r]);
+    }
+    let mut child = cmd
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let l = lines.next().expect("tsdb query exited").unwrap();
+        if let Some(a) = l.strip_prefix("tsdb query: listening on ") {
+            break a.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Querier { child, addr }
+}
+
+fn write(server: &Server, samples: &[(i64, f64)]) {
+    let req = WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![
+                Label {
+                    name: "__name__".into(),
+                    value: "requests_total".into(),
+                },
+                Label {
+                    name: "job".into(),
+                    value: "api".into(),
+                },
+            ],
+            samples: samples
+                .iter()
+                .map(|&(timestamp, value)| Sample { value, timestamp })
+                .collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let a = post(
+        &server.url("/api/v1/write"),
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "snappy"),
+        ],
+        &snappy(&req.encode_to_vec()),
+    );
+    assert_eq!(a.status, 204, "{}", a.body);
+}
+
+fn secs(t: i64) -> String {
+    format!("{}.{:03}", t / 1000, t % 1000)
+}
+
+/// `count_over_time(requests_total[1m])` every 15 s over `[start, end]` through `addr`:
+/// the series' labels and the minutes with at least one sample.
+fn coverage(addr: &str, start: i64, end: i64) -> Vec<(serde_json::Value, Vec<i64>)> {
+    let a = get(
+        &format!("http://{addr}/api/v1/query_range"),
+        &[
+            ("query", "count_over_time(requests_total[1m])"),
+            ("start", &secs(start)),
+            ("end", &secs(end)),
+            ("step", "15"),
+        ],
+        &[],
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let j = a.json();
+    j["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let ts = s["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p[0].as_f64().unwrap() * 1000.0).round() as i64)
+                .collect();
+            (s["metric"].clone(), ts)
+        })
+        .collect()
+}
+
+#[test]
+fn replicas_with_different_outages_dedup_into_one_gapless_series() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let t0 = (now - 25 * 60_000) / 15_000 * 15_000;
+    let all: Vec<(i64, f64)> = (0..90).map(|i| (t0 + i * 15_000, i as f64)).collect();
+    let outage = |from_min: i64, to_min: i64| {
+        move |&(t, _): &(i64, f64)| !(t0 + from_min * 60_000..t0 + to_min * 60_000).contains(&t)
+    };
+    let a_samples: Vec<_> = all.iter().copied().filter(outage(5, 9)).collect();
+    let b_samples: Vec<_> = all.iter().copied().filter(outage(12, 16)).collect();
+
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let args = |r: &'static str| -> Vec<&'static str> {
+        vec![
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--external-label",
+            "cluster=eu",
+            "--external-label",
+            r,
+        ]
+    };
+    let a = Server::start_with(da.path(), &args("replica=a"));
+    let b = Server::start_with(db.path(), &args("replica=b"));
+    write(&a, &a_samples);
+    write(&b, &b_samples);
+    let (ga, gb) = (a.grpc_addr.clone().unwrap(), b.grpc_addr.clone().unwrap());
+
+    let start = t0 + 60_000;
+    let end = t0 + 89 * 15_000;
+    let steps: Vec<i64> = (0..)
+        .map(|i| start + i * 15_000)
+        .take_while(|&t| t <= end)
+        .collect();
+
+    // Deduplicated: one series, no replica label, a sample in every minute.
+    let q = start_querier(&[&ga, &gb], Some("replica"));
+    let got = coverage(&q.addr, start, end);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        got[0].0,
+        serde_json::json!({"cluster": "eu", "job": "api"}),
+        "replica label removed, external labels kept"
+    );
+    assert_eq!(got[0].1, steps, "a step without samples in its minute");
+    let last = get(
+        &format!("http://{}/api/v1/query", q.addr),
+        &[
+            ("query", "max_over_time(requests_total[30m])"),
+            ("time", &secs(end)),
+        ],
+        &[],
+    )
+    .json();
+    assert_eq!(last["data"]["result"][0]["value"][1], "89");
+
+    // Without the replica label the querier keeps both replicas apart.
+    let both = start_querier(&[&ga, &gb], None);
+    assert_eq!(coverage(&both.addr, start, end).len(), 2);
+
+    // One replica alone has holes during its outage.
+    let only_a = start_querier(&[&ga], Some("replica"));
+    let got_a = coverage(&only_a.addr, start, end);
+    assert!(
+        got_a[0].1.len() < steps.len(),
+        "replica a alone should show its outage"
+    );
+    drop((q, both, only_a));
+    assert!(a.stop().success());
+    assert!(b.stop().success());
+}
