@@ -1,4 +1,22 @@
-//! Long-term storage in object stores: shipper, bucket store and bucket compactor.
+//! Long-term storage of TSDB blocks in object stores.
 //!
-//! **Status: not yet implemented.** This crate holds no code yet; it exists so the workspace
-//! has its final shape. See the project README for what works today.
+//! - [`objstore`]: a [`Bucket`] over the `object_store` crate, chosen by URL (`file:///dir`,
+//!   `memory://`, `s3://bucket/prefix` with feature `aws`, `gs://` with `gcp`, `az://` with
+//!   `azure`), with retries on transient errors and tenant prefixes.
+//! - [`meta`]: Thanos' `meta.json` extension (external labels, resolution, source, files) and
+//!   the `deletion-mark.json` / `no-compact-mark.json` markers.
+//! - [`shipper`]: uploads each completed block of a data directory once, `meta.json` last,
+//!   and records what it shipped in Thanos' `thanos.shipper.json`.
+//!
+//! Not yet: the bucket store (index-header, range reads, caches), the bucket compactor and
+//! downsampling; see the project README.
+
+pub mod error;
+pub mod meta;
+pub mod objstore;
+pub mod shipper;
+
+pub use error::BucketError;
+pub use meta::{DeletionMark, NoCompactMark, ThanosMeta};
+pub use objstore::Bucket;
+pub use shipper::{ShipReport, Shipper};
