@@ -5,6 +5,7 @@
 //! tsdb analyze DIR [BLOCK] [--limit N] [--match SELECTOR]
 //! tsdb dump DIR [--match SELECTOR ...] [--min-time MS] [--max-time MS]
 //! tsdb import openmetrics FILE OUTDIR [--max-block-duration DUR] [--quiet] [--human-readable]
+//! tsdb bucket upload DIR --bucket URL [--label k=v ...] | ls | inspect | verify --bucket URL
 //! tsdb demo [--data DIR] [--instances N]
 //! tsdb query --endpoint HOST:PORT ... [--replica-label NAME ...] [--listen ADDR]
 //! tsdb serve [--data DIR] [--listen ADDR] [--grpc-listen ADDR] [--external-label K=V ...]
@@ -107,10 +108,52 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         instances: usize,
     },
+    /// Blocks in object storage: upload, list, inspect, verify.
+    Bucket {
+        #[command(subcommand)]
+        command: BucketCommand,
+    },
     /// Import data into new blocks.
     Import {
         #[command(subcommand)]
         format: ImportFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum BucketCommand {
+    /// Upload the blocks of a data directory (not yet in the bucket), `meta.json` last.
+    Upload {
+        /// Data directory holding block directories.
+        dir: PathBuf,
+        /// Bucket URL: file:///dir, memory://, s3://bucket/prefix?endpoint=... (feature aws).
+        #[arg(long)]
+        bucket: String,
+        /// External label `k=v` written into each block's Thanos meta; repeatable.
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// No progress bar.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Print the ULID of every complete block in the bucket.
+    Ls {
+        /// Bucket URL.
+        #[arg(long)]
+        bucket: String,
+    },
+    /// A table of the bucket's blocks (time ranges, levels, resolutions, labels, sizes).
+    Inspect {
+        /// Bucket URL.
+        #[arg(long)]
+        bucket: String,
+    },
+    /// Check for overlaps, partial uploads, missing files and unreadable indexes; exits 1
+    /// when it finds any.
+    Verify {
+        /// Bucket URL.
+        #[arg(long)]
+        bucket: String,
     },
 }
 
@@ -294,6 +337,23 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             };
             cli::import::run(&file, &out_dir, &opts, &mut out)?;
         }
+        Command::Bucket { command } => match command {
+            BucketCommand::Upload {
+                dir,
+                bucket,
+                labels,
+                quiet,
+            } => cli::bucket::upload(&dir, &bucket, &labels, quiet, &mut out)?,
+            BucketCommand::Ls { bucket } => cli::bucket::ls(&bucket, &mut out)?,
+            BucketCommand::Inspect { bucket } => cli::bucket::inspect(&bucket, &mut out)?,
+            BucketCommand::Verify { bucket } => {
+                let issues = cli::bucket::verify(&bucket, &mut out)?;
+                if issues > 0 {
+                    out.flush()?;
+                    return Err(cli::CliError::Other(format!("{issues} issues found")));
+                }
+            }
+        },
         Command::Serve { .. } | Command::Demo { .. } | Command::Query { .. } => {}
     }
     out.flush()?;

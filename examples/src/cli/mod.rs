@@ -1,6 +1,7 @@
 //! The `tsdb` binary's subcommands, one module each, plus the small helpers they share.
 
 pub mod analyze;
+pub mod bucket;
 pub mod dump;
 pub mod gotime;
 pub mod import;
