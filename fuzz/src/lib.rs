@@ -13,6 +13,7 @@ pub mod promql_parser;
 pub mod regex_matcher;
 pub mod remote_write;
 pub mod storeapi_request;
+pub mod thanos_meta;
 pub mod tombstones;
 pub mod wal_records;
 pub mod wal_segment;
