@@ -79,6 +79,10 @@ enum Command {
         /// Tenant of requests that name none.
         #[arg(long, default_value = "default-tenant")]
         default_tenant: String,
+        /// Acknowledge remote writes once the WAL holds them without waiting for fsync, as
+        /// Prometheus does (a process crash loses nothing, a power loss may).
+        #[arg(long)]
+        no_wal_fsync: bool,
         /// Thanos StoreAPI gRPC listen address (serves the default tenant).
         #[arg(long)]
         grpc_listen: Option<std::net::SocketAddr>,
@@ -243,6 +247,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             listen,
             tenant_headers,
             default_tenant,
+            no_wal_fsync,
             grpc_listen,
             external_labels,
         } => {
@@ -252,6 +257,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
                 default_tenant,
                 grpc_listen,
                 external_labels,
+                wal_fsync: !no_wal_fsync,
                 ..Default::default()
             };
             if !tenant_headers.is_empty() {

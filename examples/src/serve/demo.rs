@@ -110,16 +110,38 @@ fn scrape(instance: usize, i: usize, t: i64) -> Vec<TimeSeries> {
     out
 }
 
-fn post_write(agent: &ureq::Agent, addr: SocketAddr, req: &WriteRequest) -> Result<(), String> {
-    let body = snap::raw::Encoder::new()
-        .compress_vec(&req.encode_to_vec())
-        .map_err(|e| e.to_string())?;
+/// The workload of instances `instances` as remote-write 1.0 request bodies
+/// (snappy-compressed) with their sample counts, one per scrape round, in time order; the
+/// first round is `interval_ms * samples_per_series` before `now`.
+pub fn workload_requests(
+    workload: Workload,
+    instances: std::ops::Range<usize>,
+    now: i64,
+) -> Vec<(usize, Vec<u8>)> {
+    let first = now - workload.interval_ms * workload.samples_per_series as i64;
+    (0..workload.samples_per_series)
+        .map(|i| {
+            let t = first + i as i64 * workload.interval_ms;
+            let mut req = WriteRequest::default();
+            for inst in instances.clone() {
+                req.timeseries.extend(scrape(inst, i, t));
+            }
+            let body = snap::raw::Encoder::new()
+                .compress_vec(&req.encode_to_vec())
+                .unwrap_or_default();
+            (req.timeseries.len(), body)
+        })
+        .collect()
+}
+
+/// POSTs one snappy-compressed remote-write 1.0 body to `url`.
+pub fn post_body(agent: &ureq::Agent, url: &str, body: &[u8]) -> Result<(), String> {
     agent
-        .post(&format!("http://{addr}/api/v1/write"))
+        .post(url)
         .set("Content-Type", "application/x-protobuf")
         .set("Content-Encoding", "snappy")
         .set("X-Prometheus-Remote-Write-Version", "0.1.0")
-        .send_bytes(&body)
+        .send_bytes(body)
         .map_err(|e| format!("remote write failed: {e}"))?;
     Ok(())
 }
@@ -178,18 +200,14 @@ pub fn run_demo(data: &Path, workload: Workload) -> Result<(), String> {
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default();
     let first = now - workload.interval_ms * workload.samples_per_series as i64;
+    let bodies = workload_requests(workload, 0..workload.instances, now);
+    let url = format!("http://{addr}/api/v1/write");
     let started = Instant::now();
     let mut samples = 0usize;
-    let mut requests = 0usize;
-    for i in 0..workload.samples_per_series {
-        let t = first + i as i64 * workload.interval_ms;
-        let mut req = WriteRequest::default();
-        for inst in 0..workload.instances {
-            req.timeseries.extend(scrape(inst, i, t));
-        }
-        samples += req.timeseries.len();
-        requests += 1;
-        post_write(&agent, addr, &req)?;
+    let requests = bodies.len();
+    for (n, body) in &bodies {
+        post_body(&agent, &url, body)?;
+        samples += n;
     }
     let took = started.elapsed();
     println!(

@@ -41,6 +41,10 @@ pub struct ServeConfig {
     pub max_body_len: usize,
     /// Largest decompressed remote-write body accepted, in bytes.
     pub max_decompressed_len: usize,
+    /// Whether a remote-write request is acknowledged only after the WAL is fsynced (the
+    /// default); `false` acknowledges once the WAL has the samples in the page cache, as
+    /// Prometheus does (survives a process crash, not a power loss).
+    pub wal_fsync: bool,
     /// StoreAPI gRPC listen address (serves the default tenant), if any.
     pub grpc_listen: Option<SocketAddr>,
     /// External labels the StoreAPI adds to every series.
@@ -60,6 +64,7 @@ impl Default for ServeConfig {
             max_body_len: 32 << 20,
             max_decompressed_len: 32 << 20,
             compaction_interval: std::time::Duration::from_secs(60),
+            wal_fsync: true,
             grpc_listen: None,
             external_labels: Vec::new(),
         }
@@ -92,11 +97,13 @@ fn is_prometheus_dir(dir: &std::path::Path) -> bool {
 
 /// Builds the router and its state.
 pub fn app(cfg: &ServeConfig) -> (Router, Arc<ServeState>) {
+    let mut db_opts = DbOptions::default();
+    db_opts.wal.sync_on_commit = cfg.wal_fsync;
     let tenants = Arc::new(Tenants::new(
         cfg.data.clone(),
         cfg.default_tenant.clone(),
         is_prometheus_dir(&cfg.data),
-        DbOptions::default(),
+        db_opts,
     ));
     let api = ApiState {
         source: tenants.clone(),
