@@ -444,3 +444,48 @@ fn native_histograms_are_stored_and_queryable() {
     assert!(v > 0.0, "{j}");
     assert!(server.stop().success());
 }
+
+#[test]
+fn blocks_are_shipped_to_the_bucket_with_thanos_metadata() {
+    let fixture = common::prom_blocks();
+    let data = tempfile::tempdir().unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, data.path());
+    let url = format!("file://{}", bucket.path().display());
+    let server = Server::start_with(
+        data.path(),
+        &["--bucket", &url, "--external-label", "cluster=eu"],
+    );
+    // The fixture is a Prometheus data directory: it is the default tenant, and its blocks
+    // are shipped at the first tick, under the tenant's prefix, meta.json last.
+    let blocks: Vec<String> = std::fs::read_dir(&fixture)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("meta.json").is_file())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    let prefix = bucket.path().join("default-tenant");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !blocks
+        .iter()
+        .all(|b| prefix.join(b).join("meta.json").is_file())
+    {
+        assert!(std::time::Instant::now() < deadline, "blocks not shipped");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    for b in &blocks {
+        let meta: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(prefix.join(b).join("meta.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(meta["thanos"]["labels"]["cluster"], "eu");
+        assert_eq!(meta["thanos"]["labels"]["tenant_id"], "default-tenant");
+        assert_eq!(meta["thanos"]["source"], "receive");
+        assert_eq!(
+            std::fs::read(prefix.join(b).join("index")).unwrap(),
+            std::fs::read(fixture.join(b).join("index")).unwrap()
+        );
+    }
+    assert!(data.path().join("thanos.shipper.json").is_file());
+    assert!(server.stop().success());
+}

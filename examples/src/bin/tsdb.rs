@@ -8,7 +8,7 @@
 //! tsdb bucket upload DIR --bucket URL [--label k=v ...] | ls | inspect | verify --bucket URL
 //! tsdb demo [--data DIR] [--instances N]
 //! tsdb query --endpoint HOST:PORT ... [--replica-label NAME ...] [--listen ADDR]
-//! tsdb serve [--data DIR] [--listen ADDR] [--grpc-listen ADDR] [--external-label K=V ...]
+//! tsdb serve [--data DIR] [--listen ADDR] [--grpc-listen ADDR] [--external-label K=V ...] [--bucket URL]
 //!            [--tenant-header NAME ...] [--default-tenant ID]
 //! ```
 
@@ -79,6 +79,10 @@ enum Command {
         /// Tenant of requests that name none.
         #[arg(long, default_value = "default-tenant")]
         default_tenant: String,
+        /// Ship every tenant's new blocks to this bucket (`file:///dir`, `s3://...`), under
+        /// a prefix named after the tenant.
+        #[arg(long)]
+        bucket: Option<String>,
         /// Acknowledge remote writes once the WAL holds them without waiting for fsync, as
         /// Prometheus does (a process crash loses nothing, a power loss may).
         #[arg(long)]
@@ -248,6 +252,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             tenant_headers,
             default_tenant,
             no_wal_fsync,
+            bucket,
             grpc_listen,
             external_labels,
         } => {
@@ -258,6 +263,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
                 grpc_listen,
                 external_labels,
                 wal_fsync: !no_wal_fsync,
+                bucket,
                 ..Default::default()
             };
             if !tenant_headers.is_empty() {

@@ -45,6 +45,9 @@ pub struct ServeConfig {
     /// default); `false` acknowledges once the WAL has the samples in the page cache, as
     /// Prometheus does (survives a process crash, not a power loss).
     pub wal_fsync: bool,
+    /// Bucket URL (`file:///dir`, `s3://bucket/prefix?endpoint=..`, ...) that every tenant's
+    /// new blocks are shipped to, under a prefix named after the tenant, if any.
+    pub bucket: Option<String>,
     /// StoreAPI gRPC listen address (serves the default tenant), if any.
     pub grpc_listen: Option<SocketAddr>,
     /// External labels the StoreAPI adds to every series.
@@ -65,6 +68,7 @@ impl Default for ServeConfig {
             max_decompressed_len: 32 << 20,
             compaction_interval: std::time::Duration::from_secs(60),
             wal_fsync: true,
+            bucket: None,
             grpc_listen: None,
             external_labels: Vec::new(),
         }
@@ -217,13 +221,40 @@ fn local_store(
     .with_component("receive")
 }
 
-/// Cuts every open tenant's head into blocks when it is due, forever.
-async fn compact_heads(state: Arc<ServeState>, every: std::time::Duration) {
+/// Cuts every open tenant's head into blocks when it is due and, with a bucket, ships every
+/// tenant's blocks not shipped yet (Thanos' shipper: `meta.json` last, state in
+/// `thanos.shipper.json`, external labels plus `tenant_id` in the Thanos extension), forever.
+async fn compact_heads(
+    state: Arc<ServeState>,
+    every: std::time::Duration,
+    bucket: Option<tsdb_bucket::objstore::Bucket>,
+    external_labels: Vec<(String, String)>,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         for (tenant, db) in state.tenants.all() {
+            if let Some(bucket) = &bucket {
+                let mut labels: std::collections::BTreeMap<String, String> =
+                    external_labels.iter().cloned().collect();
+                labels.insert("tenant_id".into(), tenant.clone());
+                let shipper = tsdb_bucket::shipper::Shipper::new(
+                    db.dir().to_path_buf(),
+                    bucket.with_prefix(&tenant),
+                )
+                .with_labels(labels)
+                .with_source("receive");
+                match shipper.sync().await {
+                    Ok(r) if !r.uploaded.is_empty() => eprintln!(
+                        "tsdb serve: tenant {tenant}: shipped {} block(s), {} bytes",
+                        r.uploaded.len(),
+                        r.bytes
+                    ),
+                    Ok(_) => {}
+                    Err(e) => eprintln!("tsdb serve: tenant {tenant}: shipping failed: {e}"),
+                }
+            }
             let result = tokio::task::spawn_blocking(move || db.compact_head()).await;
             match result {
                 Ok(Ok(steps)) => {
@@ -260,7 +291,19 @@ pub async fn run(
         .map_err(|e| std::io::Error::other(e.message))?;
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     on_bound(listener.local_addr()?);
-    let compactor = tokio::spawn(compact_heads(state.clone(), cfg.compaction_interval));
+    let bucket = match &cfg.bucket {
+        Some(url) => Some(
+            tsdb_bucket::objstore::Bucket::from_url(url)
+                .map_err(|e| std::io::Error::other(format!("--bucket {url}: {e}")))?,
+        ),
+        None => None,
+    };
+    let compactor = tokio::spawn(compact_heads(
+        state.clone(),
+        cfg.compaction_interval,
+        bucket,
+        cfg.external_labels.clone(),
+    ));
     let (grpc_stop, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
     let grpc = match cfg.grpc_listen {
         Some(addr) => {
