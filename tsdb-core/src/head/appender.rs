@@ -325,9 +325,7 @@ impl<'h> HeadAppender<'h> {
             }
         }
         for (s, smp) in self.histogram_series.iter().zip(&self.histograms) {
-            if s.lock()
-                .append_histogram(smp.t, &smp.h, opts.chunk_range, opts.samples_per_chunk)
-            {
+            if s.lock().append_histogram(smp.t, &smp.h, opts.chunk_range) {
                 mint = mint.min(smp.t);
                 maxt = maxt.max(smp.t);
             }
@@ -337,12 +335,9 @@ impl<'h> HeadAppender<'h> {
             .iter()
             .zip(&self.float_histograms)
         {
-            if s.lock().append_float_histogram(
-                smp.t,
-                &smp.fh,
-                opts.chunk_range,
-                opts.samples_per_chunk,
-            ) {
+            if s.lock()
+                .append_float_histogram(smp.t, &smp.fh, opts.chunk_range)
+            {
                 mint = mint.min(smp.t);
                 maxt = maxt.max(smp.t);
             }

@@ -170,12 +170,7 @@ impl Replayer<'_> {
                         continue;
                     };
                     if smp.t < min_valid
-                        || !s.lock().append_histogram(
-                            smp.t,
-                            &smp.h,
-                            opts.chunk_range,
-                            opts.samples_per_chunk,
-                        )
+                        || !s.lock().append_histogram(smp.t, &smp.h, opts.chunk_range)
                     {
                         self.stats.dropped_samples += 1;
                         continue;
@@ -196,12 +191,9 @@ impl Replayer<'_> {
                         continue;
                     };
                     if smp.t < min_valid
-                        || !s.lock().append_float_histogram(
-                            smp.t,
-                            &smp.fh,
-                            opts.chunk_range,
-                            opts.samples_per_chunk,
-                        )
+                        || !s
+                            .lock()
+                            .append_float_histogram(smp.t, &smp.fh, opts.chunk_range)
                     {
                         self.stats.dropped_samples += 1;
                         continue;

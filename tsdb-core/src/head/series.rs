@@ -358,26 +358,18 @@ impl SeriesData {
         Err(AppendError::OutOfOrder { t })
     }
 
-    /// Decides whether the open chunk must be cut before a histogram sample of `encoding`
-    /// at `t`, as Prometheus' head does (size target of 1 KiB, at least 10 samples, chunk
-    /// range boundaries), and cuts it. Returns the closed chunk's appender when one was cut.
+    /// Cuts the open chunk if a histogram sample of `encoding` at `t` must start a new one,
+    /// as Prometheus' head decides it (size target of 1 KiB, at least 10 samples, chunk range
+    /// boundaries). Returns the closed chunk's appender when one was cut.
     fn prepare_histogram_chunk(
         &mut self,
         t: i64,
         encoding: Encoding,
         chunk_range: i64,
-        samples_per_chunk: usize,
-        fresh: impl Fn() -> ChunkAppender,
-    ) -> (bool, Option<ChunkAppender>) {
-        let same_kind = self
-            .open
-            .as_ref()
-            .is_some_and(|c| c.app.encoding() == encoding);
-        if !same_kind {
-            return (true, self.cut(t, chunk_range, fresh()));
-        }
-        let Some(c) = self.open.as_ref() else {
-            return (true, self.cut(t, chunk_range, fresh()));
+        fresh: fn() -> ChunkAppender,
+    ) -> Option<ChunkAppender> {
+        let Some(c) = self.open.as_ref().filter(|c| c.app.encoding() == encoding) else {
+            return self.cut(t, chunk_range, fresh());
         };
         let n = c.app.num_samples();
         let bytes = c.app.bytes().len();
@@ -393,59 +385,71 @@ impl SeriesData {
             self.next_at = compute_chunk_end_time(min_t, max_t, self.next_at, ratio);
             self.histogram_end_computed = true;
         }
-        let _ = samples_per_chunk;
         if (t >= self.next_at || bytes >= target * 2)
             && (n >= MIN_SAMPLES_PER_HISTOGRAM_CHUNK || t >= range_start)
         {
-            return (true, self.cut(t, chunk_range, fresh()));
+            return self.cut(t, chunk_range, fresh());
         }
-        (false, None)
+        None
     }
 
-    /// Appends an integer histogram sample if it is newer than the newest sample, cutting
-    /// and recoding chunks as Prometheus does. Returns whether it was appended.
-    pub(crate) fn append_histogram(
+    /// Appends a histogram sample of either kind if it is newer than the newest sample:
+    /// `append` adds it to the open chunk's appender (given the previous chunk's appender
+    /// when one was just cut) and returns `None` on failure, or the appender of a new chunk
+    /// the sample went into instead (counter reset, layout change). Returns whether the
+    /// sample was appended.
+    fn append_any_histogram(
         &mut self,
         t: i64,
-        h: &Histogram,
         chunk_range: i64,
-        samples_per_chunk: usize,
+        encoding: Encoding,
+        fresh: fn() -> ChunkAppender,
+        append: impl FnOnce(&mut ChunkAppender, Option<&ChunkAppender>) -> Option<Option<ChunkAppender>>,
+        last: impl FnOnce() -> LastValue,
     ) -> bool {
         if self.max_time().is_some_and(|m| t <= m) {
             return false;
         }
-        let (_, prev) = self.prepare_histogram_chunk(
-            t,
-            Encoding::Histogram,
-            chunk_range,
-            samples_per_chunk,
-            || ChunkAppender::Histogram(HistogramAppender::new()),
-        );
-        let prev = match &prev {
-            Some(ChunkAppender::Histogram(p)) => Some(p),
-            _ => None,
-        };
+        let prev = self.prepare_histogram_chunk(t, encoding, chunk_range, fresh);
         let Some(c) = self.open.as_mut() else {
             return false;
         };
-        let ChunkAppender::Histogram(app) = &mut c.app else {
+        let Some(next) = append(&mut c.app, prev.as_ref()) else {
             return false;
         };
-        let outcome = match app.append_histogram(prev, t, h, false) {
-            Ok(o) => o,
-            Err(_) => return false,
-        };
-        if c.max_t == i64::MIN {
-            c.min_t = t;
-        }
-        if let AppendOutcome::NewChunk(next) = outcome {
-            self.cut(t, chunk_range, ChunkAppender::Histogram(*next));
+        if let Some(next) = next {
+            self.cut(t, chunk_range, next);
         }
         if let Some(c) = self.open.as_mut() {
             c.max_t = t;
         }
-        self.last_value = LastValue::Histogram(Box::new(h.clone()));
+        self.last_value = last();
         true
+    }
+
+    /// Appends an integer histogram sample if it is newer than the newest sample, cutting
+    /// and recoding chunks as Prometheus does. Returns whether it was appended.
+    pub(crate) fn append_histogram(&mut self, t: i64, h: &Histogram, chunk_range: i64) -> bool {
+        self.append_any_histogram(
+            t,
+            chunk_range,
+            Encoding::Histogram,
+            || ChunkAppender::Histogram(HistogramAppender::new()),
+            |app, prev| {
+                let ChunkAppender::Histogram(app) = app else {
+                    return None;
+                };
+                let prev = match prev {
+                    Some(ChunkAppender::Histogram(p)) => Some(p),
+                    _ => None,
+                };
+                match app.append_histogram(prev, t, h, false).ok()? {
+                    AppendOutcome::NewChunk(next) => Some(Some(ChunkAppender::Histogram(*next))),
+                    _ => Some(None),
+                }
+            },
+            || LastValue::Histogram(Box::new(h.clone())),
+        )
     }
 
     /// Appends a float histogram sample if it is newer than the newest sample. Returns
@@ -455,40 +459,29 @@ impl SeriesData {
         t: i64,
         h: &FloatHistogram,
         chunk_range: i64,
-        samples_per_chunk: usize,
     ) -> bool {
-        if self.max_time().is_some_and(|m| t <= m) {
-            return false;
-        }
-        let (_, prev) = self.prepare_histogram_chunk(
+        self.append_any_histogram(
             t,
-            Encoding::FloatHistogram,
             chunk_range,
-            samples_per_chunk,
+            Encoding::FloatHistogram,
             || ChunkAppender::FloatHistogram(FloatHistogramAppender::new()),
-        );
-        let prev = match &prev {
-            Some(ChunkAppender::FloatHistogram(p)) => Some(p),
-            _ => None,
-        };
-        let Some(c) = self.open.as_mut() else {
-            return false;
-        };
-        let ChunkAppender::FloatHistogram(app) = &mut c.app else {
-            return false;
-        };
-        let outcome = match app.append_float_histogram(prev, t, h, false) {
-            Ok(o) => o,
-            Err(_) => return false,
-        };
-        if let AppendOutcome::NewChunk(next) = outcome {
-            self.cut(t, chunk_range, ChunkAppender::FloatHistogram(*next));
-        }
-        if let Some(c) = self.open.as_mut() {
-            c.max_t = t;
-        }
-        self.last_value = LastValue::FloatHistogram(Box::new(h.clone()));
-        true
+            |app, prev| {
+                let ChunkAppender::FloatHistogram(app) = app else {
+                    return None;
+                };
+                let prev = match prev {
+                    Some(ChunkAppender::FloatHistogram(p)) => Some(p),
+                    _ => None,
+                };
+                match app.append_float_histogram(prev, t, h, false).ok()? {
+                    AppendOutcome::NewChunk(next) => {
+                        Some(Some(ChunkAppender::FloatHistogram(*next)))
+                    }
+                    _ => Some(None),
+                }
+            },
+            || LastValue::FloatHistogram(Box::new(h.clone())),
+        )
     }
 
     /// The chunks overlapping `[mint, maxt]`, the open one copied.
