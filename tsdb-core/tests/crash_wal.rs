@@ -24,12 +24,24 @@ fn series_labels(s: usize) -> Labels {
     Labels::from_pairs([("__name__", "crash_test"), ("s", &s.to_string())])
 }
 
+/// Default options, or (for the compaction variant) 10 s blocks and small WAL segments so that
+/// head compaction, checkpointing and segment deletion run constantly.
+fn options(compact: bool) -> DbOptions {
+    let mut o = DbOptions::default();
+    if compact {
+        o.head.chunk_range = 10_000;
+        o.wal.segment_size = 64 * 1024;
+    }
+    o
+}
+
 /// The writer run in the child process.
 #[test]
 #[ignore = "child process of crash_wal_keeps_every_acknowledged_batch"]
 fn crash_child() {
     let dir = std::env::var("CRASH_CHILD_DIR").expect("CRASH_CHILD_DIR");
-    let db = Db::open(std::path::Path::new(&dir), DbOptions::default()).unwrap();
+    let compact = std::env::var_os("CRASH_CHILD_COMPACT").is_some();
+    let db = Db::open(std::path::Path::new(&dir), options(compact)).unwrap();
     let mut batch = if db.head().max_time() == i64::MIN {
         0
     } else {
@@ -43,6 +55,11 @@ fn crash_child() {
                 .unwrap();
         }
         app.commit().unwrap();
+        if compact {
+            // With 10 s blocks and a batch per second, a block is cut and the WAL checkpointed
+            // about every ten batches: kills land inside compactions too.
+            db.compact_head().unwrap();
+        }
         use std::io::Write;
         writeln!(out, "ACK {batch}").unwrap();
         out.flush().unwrap();
@@ -88,6 +105,23 @@ fn verify(db: &Db) -> i64 {
 
 #[test]
 fn crash_wal_keeps_every_acknowledged_batch() {
+    crash_rounds(false);
+}
+
+/// The same with the child cutting its head into blocks and checkpointing its WAL after every
+/// commit, so that kills also hit block writing, head truncation and WAL truncation.
+#[test]
+fn crash_during_head_compaction_keeps_every_acknowledged_batch() {
+    let dir = crash_rounds(true);
+    let blocks = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("meta.json").is_file())
+        .count();
+    assert!(blocks > 0, "the child never cut a block");
+}
+
+fn crash_rounds(compact: bool) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut rng = 0x00c0_ffee_u64;
@@ -103,6 +137,7 @@ fn crash_wal_keeps_every_acknowledged_batch() {
                 "--test-threads=1",
             ])
             .env("CRASH_CHILD_DIR", tmp.path())
+            .envs(compact.then_some(("CRASH_CHILD_COMPACT", "1")))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -147,7 +182,7 @@ fn crash_wal_keeps_every_acknowledged_batch() {
             "round {round}: child resumed at the wrong batch"
         );
         let max_acked = *acked.last().unwrap();
-        let db = Db::open(tmp.path(), DbOptions::default()).unwrap();
+        let db = Db::open(tmp.path(), options(compact)).unwrap();
         if db.open_report().repaired.is_some() {
             kills_mid_run += 1;
         }
@@ -163,4 +198,5 @@ fn crash_wal_keeps_every_acknowledged_batch() {
     }
     // Not an assertion on timing: just make the log tell whether a torn write was exercised.
     eprintln!("rounds with a torn tail repaired: {kills_mid_run}");
+    tmp
 }
