@@ -1,26 +1,10 @@
 //! `tsdb bucket upload|ls|inspect|verify` on Prometheus' fixture blocks in a file:// bucket.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{copy_dir, shared_dir};
+
 use std::process::Command;
-
-fn shared_dir() -> PathBuf {
-    std::env::var_os("SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
-}
 
 /// Runs `tsdb bucket ARGS`, returning (success, stdout, stderr).
 fn tsdb(args: &[&str]) -> (bool, String, String) {

@@ -7,7 +7,6 @@ mod common;
 mod serve_common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serve_common::{get, post, snappy, Server};
 use tsdb_index::Labels;
@@ -132,23 +131,11 @@ fn captured_remote_writes_are_stored_exactly() {
     assert!(server.stop().success());
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 #[test]
 fn prometheus_blocks_are_served_as_they_are() {
     let fixture = common::prom_blocks();
     let data = tempfile::tempdir().unwrap();
-    copy_dir(&fixture, data.path());
+    common::copy_dir(&fixture, data.path());
     let server = Server::start(data.path());
     let mut expected: Vec<String> = std::fs::read_to_string(fixture.join("expected.dump"))
         .unwrap()
@@ -450,7 +437,7 @@ fn blocks_are_shipped_to_the_bucket_with_thanos_metadata() {
     let fixture = common::prom_blocks();
     let data = tempfile::tempdir().unwrap();
     let bucket = tempfile::tempdir().unwrap();
-    copy_dir(&fixture, data.path());
+    common::copy_dir(&fixture, data.path());
     let url = format!("file://{}", bucket.path().display());
     let server = Server::start_with(
         data.path(),

@@ -12,23 +12,11 @@ use std::process::Command;
 
 use serve_common::Server;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 #[test]
 fn a_generic_grpc_client_reads_series_from_our_storeapi() {
     let fixture = common::prom_blocks();
     let data = tempfile::tempdir().unwrap();
-    copy_dir(&fixture, data.path());
+    common::copy_dir(&fixture, data.path());
     let server = Server::start_with(
         data.path(),
         &[

@@ -140,11 +140,14 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    fn tenant<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        self.tenant_headers
-            .iter()
-            .find_map(|h| headers.get(h.as_str()).and_then(|v| v.to_str().ok()))
-            .filter(|v| !v.is_empty())
+    /// The tenant a request names: the first non-empty value among the tenant headers.
+    pub fn tenant<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        self.tenant_headers.iter().find_map(|h| {
+            headers
+                .get(h.as_str())
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty())
+        })
     }
 
     fn storage(&self, headers: &HeaderMap) -> Result<Arc<dyn Queryable>, ApiError> {
@@ -181,7 +184,8 @@ fn required_time(form: &Form, name: &str) -> Result<i64, ApiError> {
     parse_time(form.get(name).unwrap_or_default()).map_err(|e| ApiError::invalid_param(name, e))
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -195,10 +195,7 @@ pub fn run_demo(data: &Path, workload: Workload) -> Result<(), String> {
     );
 
     let agent = ureq::AgentBuilder::new().build();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default();
+    let now = crate::http_api::now_ms();
     let first = now - workload.interval_ms * workload.samples_per_series as i64;
     let bodies = workload_requests(workload, 0..workload.instances, now);
     let url = format!("http://{addr}/api/v1/write");

@@ -18,6 +18,7 @@ use tsdb_core::db::Db;
 use tsdb_core::head::AppendError;
 
 use super::ServeState;
+use crate::http_api::now_ms;
 
 /// How far in the future a sample may be, as in Prometheus (10 minutes).
 pub const MAX_AHEAD_MS: i64 = 10 * 60 * 1000;
@@ -63,13 +64,7 @@ async fn handle(st: &ServeState, headers: &HeaderMap, body: Bytes) -> Response {
         Ok(d) => d,
         Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let tenant = st.api.tenant_headers.iter().find_map(|h| {
-        headers
-            .get(h.as_str())
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty())
-    });
-    let db = match st.tenants.db(tenant) {
+    let db = match st.tenants.db(st.api.tenant(headers)) {
         Ok(db) => db,
         Err(e) if e.kind == crate::http_api::ErrorType::BadData => {
             return text(StatusCode::BAD_REQUEST, e.message)
@@ -119,13 +114,6 @@ async fn handle(st: &ServeState, headers: &HeaderMap, body: Bytes) -> Response {
         }
     }
     resp
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 /// Appends a decoded request in one transaction: all of it is committed, or none.

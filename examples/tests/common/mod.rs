@@ -56,3 +56,16 @@ pub fn run(cmd: &mut std::process::Command) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// Copies a directory tree (the fixtures are read-only; servers and tools need writable copies).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
