@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use serve_common::{get, Server};
+use serve_common::{get, post, Server};
 
 struct Prometheus {
     child: Child,
@@ -70,6 +70,7 @@ remote_write:
             dir.join("data").display()
         ))
         .arg(format!("--web.listen-address={addr}"))
+        .arg("--web.enable-admin-api")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -208,7 +209,7 @@ fn newest_up(url: &str, tenant: Option<&str>) -> Option<i64> {
 #[test]
 fn answers_match_prometheus_for_what_it_remote_wrote() {
     let tmp = tempfile::tempdir().unwrap();
-    let ours = Server::start(&tmp.path().join("ours"));
+    let ours = Server::start_with(&tmp.path().join("ours"), &["--enable-admin-api"]);
     let prom = start_prometheus(tmp.path(), &ours.addr);
 
     // Let Prometheus scrape for a while, then wait until both tenants have caught up with a
@@ -280,6 +281,38 @@ fn answers_match_prometheus_for_what_it_remote_wrote() {
         with_data * 10 >= compared * 9,
         "too few answers hold data: {with_data}/{compared}"
     );
+
+    // The delete API side by side: the same deletion on both, then the same answers.
+    let form = format!("match[]=prometheus_http_requests_total&start={start}&end={at}");
+    for base in [format!("http://{}", prom.addr), ours.url("")] {
+        let a = post(
+            &format!("{base}/api/v1/admin/tsdb/delete_series"),
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            form.as_bytes(),
+        );
+        assert_eq!(a.status, 204, "{base}: {}", a.body);
+    }
+    // Every sample of the window is gone from both (these series appeared with the first
+    // queries, inside the window, so nothing is left for the lookback either); other series
+    // are untouched.
+    for (q, has_data) in [
+        ("count_over_time(prometheus_http_requests_total[7s])", false),
+        ("count(prometheus_http_requests_total)", false),
+        ("count_over_time(prometheus_build_info[7s])", true),
+        ("up", true),
+    ] {
+        let (theirs, mine) = query_both(
+            &prom,
+            &ours,
+            None,
+            "/api/v1/query",
+            &[("query", q), ("time", &at)],
+        );
+        match compare(q, &theirs, &mine) {
+            Ok(d) => assert_eq!(d, has_data, "after delete_series, {q}: {mine}"),
+            Err(e) => panic!("after delete_series: {e}"),
+        }
+    }
 
     drop(prom);
     assert!(ours.stop().success());

@@ -14,14 +14,20 @@ use chunkenc::{FloatHistogram, Histogram};
 use tsdb_index::{Labels, Matcher};
 
 use crate::block::BlockError;
+use crate::compact::data_dir::{
+    apply_retention, clean_tombstones, compact_until_done, delete_series,
+};
+use crate::compact::{block_ranges_for_retention, CompactError, CompactOutcome, LeveledPlanner};
 use crate::head::querier::HeadSeries;
 use crate::head::{Head, HeadAppender, HeadOptions, HeadQuerier, ReplayStats};
 use crate::querier::{Blocks, MergeSeriesSet, MergedSeries, MultiBlockQuerier};
+use crate::retention::RetentionPolicy;
 use crate::storage::{
     self, Querier, Queryable, SampleIterator, SelectHints, Series, SeriesSet, StorageError,
     ValueType,
 };
 use crate::wlog::{self, WalError, WalOptions, WalWriter};
+use ulid::Ulid;
 
 /// Name of the WAL directory inside a data directory.
 pub const WAL_DIR: &str = "wal";
@@ -36,6 +42,26 @@ pub struct DbOptions {
     pub head: HeadOptions,
     /// WAL segment size and compression.
     pub wal: WalOptions,
+    /// Time and size retention that [`Db::compact`] applies (no limit by default).
+    pub retention: RetentionPolicy,
+    /// Ranges of leveled block compaction in ms, ascending, the first being the head's block
+    /// range. Empty: Prometheus' default for the time retention (see
+    /// [`block_ranges_for_retention`]).
+    pub block_ranges: Vec<i64>,
+    /// Leaves persisted blocks as the head cut them (what Thanos and Mimir ask of a
+    /// Prometheus whose blocks they compact elsewhere); retention still applies.
+    pub no_block_compaction: bool,
+}
+
+/// What one [`Db::compact`] run did.
+#[derive(Debug, Clone, Default)]
+pub struct CompactionReport {
+    /// The head ranges persisted as blocks.
+    pub head: Vec<HeadCompaction>,
+    /// The merges of persisted blocks, in order.
+    pub merged: Vec<CompactOutcome>,
+    /// Blocks deleted by retention (or because they were marked deletable).
+    pub deleted: Vec<Ulid>,
 }
 
 /// What one [`Db::compact_head`] step did.
@@ -65,6 +91,9 @@ pub enum DbError {
     /// A block was being written or read while compacting the head.
     #[error("head compaction: {0}")]
     HeadCompaction(String),
+    /// Merging persisted blocks failed.
+    #[error("block compaction: {0}")]
+    Compaction(#[from] CompactError),
     /// An I/O failure on a path.
     #[error("{}: {source}", path.display())]
     Io {
@@ -193,6 +222,96 @@ impl Db {
     /// is not compactable). Safe to call while appends and queries run.
     pub fn compact_head(&self) -> Result<Vec<HeadCompaction>, DbError> {
         let _one_at_a_time = self.compaction.lock().unwrap_or_else(|e| e.into_inner());
+        self.compact_head_locked()
+    }
+
+    /// The whole maintenance Prometheus runs every minute: cuts the head into blocks
+    /// ([`Db::compact_head`]), merges persisted blocks with the leveled planner until it has
+    /// nothing left (unless [`DbOptions::no_block_compaction`]), then deletes the blocks
+    /// beyond retention. Each step leaves the directory consistent, so a crash at any point
+    /// loses nothing. Queries keep reading the block set they started with: a replaced or
+    /// expired block stays readable through their memory mappings until they end.
+    pub fn compact(&self) -> Result<CompactionReport, DbError> {
+        let _one_at_a_time = self.compaction.lock().unwrap_or_else(|e| e.into_inner());
+        let mut report = CompactionReport {
+            head: self.compact_head_locked()?,
+            ..Default::default()
+        };
+        if !self.opts.no_block_compaction {
+            if let Some(planner) = LeveledPlanner::new(self.block_ranges()) {
+                report.merged = compact_until_done(&self.dir, &planner)?;
+            }
+        }
+        report.deleted = apply_retention(&self.dir, self.opts.retention)?;
+        if !report.merged.is_empty() || !report.deleted.is_empty() {
+            self.set_blocks(Blocks::open_dir(&self.dir)?);
+        }
+        Ok(report)
+    }
+
+    /// The ranges of leveled compaction in use.
+    pub fn block_ranges(&self) -> Vec<i64> {
+        if self.opts.block_ranges.is_empty() {
+            block_ranges_for_retention(self.opts.head.chunk_range, self.opts.retention.time_ms)
+        } else {
+            self.opts.block_ranges.clone()
+        }
+    }
+
+    /// Deletes the samples in `[mint, maxt]` (inclusive) of the series matching `matchers`:
+    /// tombstones in every overlapping block and a tombstones record in the WAL for the head.
+    /// Queries started afterwards no longer see them; [`Db::clean_tombstones`] or a later
+    /// compaction removes them for good. An empty matcher list deletes nothing.
+    pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<(), DbError> {
+        let _one_at_a_time = self.compaction.lock().unwrap_or_else(|e| e.into_inner());
+        let touched = delete_series(&self.dir, matchers, mint, maxt)?;
+        if !touched.is_empty() {
+            self.set_blocks(Blocks::open_dir(&self.dir)?);
+        }
+        self.head.delete(matchers, mint, maxt)?;
+        Ok(())
+    }
+
+    /// Rewrites every block holding tombstones without the deleted samples, as Prometheus'
+    /// `clean_tombstones` admin call does. Returns the ULIDs of the blocks replaced.
+    pub fn clean_tombstones(&self) -> Result<Vec<Ulid>, DbError> {
+        let _one_at_a_time = self.compaction.lock().unwrap_or_else(|e| e.into_inner());
+        let cleaned = clean_tombstones(&self.dir)?;
+        if !cleaned.is_empty() {
+            self.set_blocks(Blocks::open_dir(&self.dir)?);
+        }
+        Ok(cleaned)
+    }
+
+    /// Writes a consistent copy of the database into `dest` (created if needed; it must not
+    /// hold the blocks already): every persisted block hard-linked, and, `with_head`, the
+    /// head's samples as one more block, as Prometheus' snapshot admin call does. The result
+    /// is a data directory that Prometheus, promtool or [`Db::open`] read as is. Returns the
+    /// ULIDs of the blocks in the snapshot.
+    pub fn snapshot(&self, dest: &Path, with_head: bool) -> Result<Vec<Ulid>, DbError> {
+        let _one_at_a_time = self.compaction.lock().unwrap_or_else(|e| e.into_inner());
+        std::fs::create_dir_all(dest).map_err(|e| DbError::Io {
+            path: dest.to_path_buf(),
+            source: e,
+        })?;
+        let mut ulids = Vec::new();
+        for block in self.blocks().blocks() {
+            crate::snapshot::link_block(block.dir(), dest)?;
+            ulids.push(block.meta().ulid);
+        }
+        if with_head {
+            let (mint, maxt) = (self.head.min_time(), self.head.max_time());
+            if mint <= maxt {
+                let failed = |e: BlockError| DbError::HeadCompaction(e.to_string());
+                if let Some(meta) = self.head.persist(dest, mint, maxt + 1).map_err(failed)? {
+                    ulids.push(meta.ulid);
+                }
+            }
+        }
+        Ok(ulids)
+    }
+
+    fn compact_head_locked(&self) -> Result<Vec<HeadCompaction>, DbError> {
         let mut done = Vec::new();
         while self.head_compactable() {
             let range = self.opts.head.chunk_range;

@@ -9,5 +9,6 @@ pub mod head;
 pub mod querier;
 pub mod record;
 pub mod retention;
+pub mod snapshot;
 pub mod storage;
 pub mod wlog;

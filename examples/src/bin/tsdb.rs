@@ -93,6 +93,17 @@ enum Command {
         /// External label NAME=VALUE added by the StoreAPI; repeatable.
         #[arg(long = "external-label", value_parser = parse_label_pair)]
         external_labels: Vec<(String, String)>,
+        /// Delete blocks older than this behind the newest one (`15d`, `12h`); none by
+        /// default.
+        #[arg(long, value_parser = parse_duration)]
+        retention_time: Option<i64>,
+        /// Delete the oldest blocks while blocks, WAL and head chunks take more than this
+        /// (`512MB`, `10GB`); none by default.
+        #[arg(long, value_parser = parse_size)]
+        retention_size: Option<i64>,
+        /// Answer `/api/v1/admin/tsdb/*` (delete series, clean tombstones, snapshot).
+        #[arg(long)]
+        enable_admin_api: bool,
     },
     /// The querier: Prometheus' HTTP API over StoreAPI endpoints, deduplicating replicas.
     Query {
@@ -194,41 +205,32 @@ fn parse_label_pair(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Parses `2h`, `90m`, `3600s`, `1h30m` into ms.
+/// Parses a Prometheus duration (`2h`, `90m`, `1h30m`, `15d`) into ms.
 fn parse_duration(s: &str) -> Result<i64, String> {
-    let mut total: i64 = 0;
-    let mut num = String::new();
-    let mut chars = s.chars().peekable();
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') {
-            unit.push('s');
-            chars.next();
-        }
-        let n: i64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-        num.clear();
-        let mult = match unit.as_str() {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 7 * 86_400_000,
-            "y" => 365 * 86_400_000,
-            _ => return Err(format!("invalid duration unit in {s:?}")),
-        };
-        total = total.saturating_add(n.saturating_mul(mult));
-        any = true;
+    promql::parser::parse_duration_ms(s).map_err(|_| format!("invalid duration {s:?}"))
+}
+
+/// Parses a size as Prometheus' `--storage.tsdb.retention.size` does: a whole number and a
+/// base-2 unit (`B`, `KB`/`KiB`, `MB`/`MiB`, `GB`, `TB`, `PB`, `EB`; `512MB` is 512 MiB).
+fn parse_size(s: &str) -> Result<i64, String> {
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(digits);
+    let n: i64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
+    let shift = match unit.trim_end_matches("iB").trim_end_matches('B') {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        "P" => 50,
+        "E" => 60,
+        _ => return Err(format!("invalid size unit in {s:?}")),
+    };
+    if unit.is_empty() {
+        return Err(format!("size {s:?} needs a unit (B, KB, MB, GB, ...)"));
     }
-    if !num.is_empty() || !any {
-        return Err(format!("invalid duration {s:?}"));
-    }
-    Ok(total)
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("size {s:?} is too large"))
 }
 
 fn serve(cfg: tsdb_examples::serve::ServeConfig) -> Result<(), cli::CliError> {
@@ -255,6 +257,9 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             bucket,
             grpc_listen,
             external_labels,
+            retention_time,
+            retention_size,
+            enable_admin_api,
         } => {
             let mut cfg = tsdb_examples::serve::ServeConfig {
                 data,
@@ -264,6 +269,11 @@ fn run(args: Args) -> Result<(), cli::CliError> {
                 external_labels,
                 wal_fsync: !no_wal_fsync,
                 bucket,
+                retention: tsdb_core::retention::RetentionPolicy {
+                    time_ms: retention_time.unwrap_or(0),
+                    max_bytes: retention_size.unwrap_or(0),
+                },
+                enable_admin_api,
                 ..Default::default()
             };
             if !tenant_headers.is_empty() {

@@ -41,6 +41,8 @@ pub enum ErrorType {
     Internal,
     /// Nothing at that path (404).
     NotFound,
+    /// The endpoint is switched off (503), as Prometheus' admin API without its flag.
+    Unavailable,
 }
 
 impl ErrorType {
@@ -53,6 +55,7 @@ impl ErrorType {
             ErrorType::Canceled => "canceled",
             ErrorType::Internal => "internal",
             ErrorType::NotFound => "not_found",
+            ErrorType::Unavailable => "unavailable",
         }
     }
 
@@ -65,6 +68,7 @@ impl ErrorType {
             ErrorType::Canceled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
             ErrorType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorType::NotFound => StatusCode::NOT_FOUND,
+            ErrorType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -107,7 +111,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn success(data: Json, warnings: Vec<String>, infos: Vec<String>) -> Response {
+pub(crate) fn success(data: Json, warnings: Vec<String>, infos: Vec<String>) -> Response {
     let mut m = Map::new();
     m.insert("status".into(), Json::String("success".into()));
     m.insert("data".into(), data);
@@ -168,12 +172,13 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-fn form(method: &Method, query: Option<String>, body: &Bytes) -> Form {
-    let body = (method == Method::POST).then_some(body.as_ref());
+/// The request's parameters: the URL query, and the form body of a POST or PUT.
+pub(crate) fn form(method: &Method, query: Option<String>, body: &Bytes) -> Form {
+    let body = (method == Method::POST || method == Method::PUT).then_some(body.as_ref());
     Form::parse(query.as_deref(), body)
 }
 
-fn time_param(form: &Form, name: &str, default: i64) -> Result<i64, ApiError> {
+pub(crate) fn time_param(form: &Form, name: &str, default: i64) -> Result<i64, ApiError> {
     match form.get(name) {
         None => Ok(default),
         Some(s) => parse_time(s).map_err(|e| ApiError::invalid_param(name, e)),
@@ -219,7 +224,7 @@ fn query_response(text: &str, r: QueryResult) -> Response {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -287,7 +292,7 @@ async fn query_range(
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-fn matcher_sets(form: &Form) -> Result<Vec<Vec<Matcher>>, ApiError> {
+pub(crate) fn matcher_sets(form: &Form) -> Result<Vec<Vec<Matcher>>, ApiError> {
     form.all("match[]")
         .into_iter()
         .map(|m| {

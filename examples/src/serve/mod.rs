@@ -5,6 +5,7 @@
 //! `/-/healthy`, `/-/ready`. SIGINT or SIGTERM stop accepting requests, finish the ones in
 //! flight, and close every database (flushing its WAL).
 
+pub mod admin;
 pub mod demo;
 pub mod metrics;
 pub mod remote_write;
@@ -21,6 +22,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use promql::engine::{Engine, EngineOpts};
 use tsdb_core::db::DbOptions;
+use tsdb_core::retention::RetentionPolicy;
 
 use crate::http_api::{self, ApiState};
 use metrics::Metrics;
@@ -52,9 +54,16 @@ pub struct ServeConfig {
     pub grpc_listen: Option<SocketAddr>,
     /// External labels the StoreAPI adds to every series.
     pub external_labels: Vec<(String, String)>,
-    /// How often every tenant's head is checked and, once it spans more than 3 h, cut into
-    /// 2 h blocks with its WAL checkpointed (Prometheus checks every minute).
+    /// How often every tenant's database runs its maintenance (Prometheus' every minute):
+    /// the head is cut into 2 h blocks once it spans more than 3 h (WAL checkpointed), blocks
+    /// are merged into larger ones (not when shipping to a bucket, whose compactor does it,
+    /// as with Thanos), and retention deletes old blocks.
     pub compaction_interval: std::time::Duration,
+    /// Retention of every tenant's blocks, by time and size (none by default).
+    pub retention: RetentionPolicy,
+    /// Whether `/api/v1/admin/tsdb/*` (delete series, clean tombstones, snapshot) is on, as
+    /// Prometheus' `--web.enable-admin-api`.
+    pub enable_admin_api: bool,
 }
 
 impl Default for ServeConfig {
@@ -71,6 +80,8 @@ impl Default for ServeConfig {
             bucket: None,
             grpc_listen: None,
             external_labels: Vec::new(),
+            retention: RetentionPolicy::default(),
+            enable_admin_api: false,
         }
     }
 }
@@ -85,6 +96,8 @@ pub struct ServeState {
     pub metrics: Metrics,
     /// Limit passed to the remote-write decoder.
     pub max_decompressed_len: usize,
+    /// Whether the admin API answers.
+    pub admin_api: bool,
 }
 
 /// Whether `dir` already holds a Prometheus database (blocks or a WAL at its top level), in
@@ -103,6 +116,10 @@ fn is_prometheus_dir(dir: &std::path::Path) -> bool {
 pub fn app(cfg: &ServeConfig) -> (Router, Arc<ServeState>) {
     let mut db_opts = DbOptions::default();
     db_opts.wal.sync_on_commit = cfg.wal_fsync;
+    db_opts.retention = cfg.retention;
+    // Blocks shipped to a bucket stay at 2 h: the bucket's compactor merges them, and a
+    // block merged here would be shipped twice (Thanos asks the same of Prometheus).
+    db_opts.no_block_compaction = cfg.bucket.is_some();
     let tenants = Arc::new(Tenants::new(
         cfg.data.clone(),
         cfg.default_tenant.clone(),
@@ -120,12 +137,14 @@ pub fn app(cfg: &ServeConfig) -> (Router, Arc<ServeState>) {
         api: api.clone(),
         metrics: Metrics::default(),
         max_decompressed_len: cfg.max_decompressed_len,
+        admin_api: cfg.enable_admin_api,
     });
     let node = Router::new()
         .route("/api/v1/write", post(remote_write::write))
         .route("/metrics", get(metrics_handler))
         .route("/-/healthy", get(|| async { "Healthy.\n" }))
         .route("/-/ready", get(|| async { "Ready.\n" }))
+        .merge(admin::router())
         .layer(DefaultBodyLimit::max(cfg.max_body_len))
         .with_state(state.clone());
     let api_metrics = state.clone();
@@ -221,10 +240,10 @@ fn local_store(
     .with_component("receive")
 }
 
-/// Cuts every open tenant's head into blocks when it is due and, with a bucket, ships every
+/// Runs every open tenant's maintenance ([`tsdb_core::db::Db::compact`]) and, with a bucket, ships every
 /// tenant's blocks not shipped yet (Thanos' shipper: `meta.json` last, state in
 /// `thanos.shipper.json`, external labels plus `tenant_id` in the Thanos extension), forever.
-async fn compact_heads(
+async fn maintain_tenants(
     state: Arc<ServeState>,
     every: std::time::Duration,
     bucket: Option<tsdb_bucket::objstore::Bucket>,
@@ -255,22 +274,33 @@ async fn compact_heads(
                     Err(e) => eprintln!("tsdb serve: tenant {tenant}: shipping failed: {e}"),
                 }
             }
-            let result = tokio::task::spawn_blocking(move || db.compact_head()).await;
+            let result = tokio::task::spawn_blocking(move || db.compact()).await;
             match result {
-                Ok(Ok(steps)) => {
-                    for s in steps.iter().filter_map(|s| s.block.as_ref()) {
-                        eprintln!(
-                            "tsdb serve: tenant {tenant}: head cut into block {} [{}, {})",
-                            s.ulid, s.min_time, s.max_time
-                        );
-                    }
-                }
-                Ok(Err(e)) => eprintln!("tsdb serve: tenant {tenant}: head compaction failed: {e}"),
-                Err(e) => {
-                    eprintln!("tsdb serve: tenant {tenant}: head compaction task failed: {e}")
-                }
+                Ok(Ok(report)) => log_compaction(&tenant, &report),
+                Ok(Err(e)) => eprintln!("tsdb serve: tenant {tenant}: compaction failed: {e}"),
+                Err(e) => eprintln!("tsdb serve: tenant {tenant}: compaction task failed: {e}"),
             }
         }
+    }
+}
+
+fn log_compaction(tenant: &str, report: &tsdb_core::db::CompactionReport) {
+    for s in report.head.iter().filter_map(|s| s.block.as_ref()) {
+        eprintln!(
+            "tsdb serve: tenant {tenant}: head cut into block {} [{}, {})",
+            s.ulid, s.min_time, s.max_time
+        );
+    }
+    for m in &report.merged {
+        if let tsdb_core::compact::CompactOutcome::Written(m) = m {
+            eprintln!(
+                "tsdb serve: tenant {tenant}: blocks merged into {} [{}, {}) level {}",
+                m.ulid, m.min_time, m.max_time, m.compaction.level
+            );
+        }
+    }
+    for u in &report.deleted {
+        eprintln!("tsdb serve: tenant {tenant}: block {u} deleted by retention");
     }
 }
 
@@ -298,7 +328,7 @@ pub async fn run(
         ),
         None => None,
     };
-    let compactor = tokio::spawn(compact_heads(
+    let compactor = tokio::spawn(maintain_tenants(
         state.clone(),
         cfg.compaction_interval,
         bucket,

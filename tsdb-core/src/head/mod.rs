@@ -6,6 +6,7 @@
 //! storage traits ([`querier`]); [`replay`] rebuilds the head from a WAL directory.
 
 pub mod appender;
+pub mod delete;
 pub mod querier;
 pub mod replay;
 pub mod series;

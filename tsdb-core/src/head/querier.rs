@@ -60,7 +60,7 @@ impl<'h> HeadQuerier<'h> {
     }
 
     /// References of the series matching every matcher, ascending.
-    fn matching_refs(&self, matchers: &[Matcher]) -> Vec<(u64, Labels)> {
+    pub(crate) fn matching_refs(&self, matchers: &[Matcher]) -> Vec<(u64, Labels)> {
         let store = self.head.read_series();
         // Narrow the candidates with the shortest postings list of an equality matcher.
         let mut best: Option<&Vec<u64>> = None;
