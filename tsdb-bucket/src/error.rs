@@ -45,6 +45,18 @@ pub enum BucketError {
         /// What was wrong.
         message: String,
     },
+    /// The compactor found something it must not touch (overlapping blocks it may not
+    /// merge, ...) and stopped; an operator has to look.
+    #[error("compaction halted in group {group}: {message}")]
+    Halt {
+        /// The group, as `resolution@{labels}`.
+        group: String,
+        /// What was found.
+        message: String,
+    },
+    /// Merging blocks failed.
+    #[error(transparent)]
+    Compact(#[from] tsdb_core::compact::CompactError),
     /// A block error from `tsdb-core`.
     #[error(transparent)]
     Block(#[from] tsdb_core::block::error::BlockError),

@@ -8,14 +8,20 @@
 //! - [`shipper`]: uploads each completed block of a data directory once, `meta.json` last,
 //!   and records what it shipped in Thanos' `thanos.shipper.json`.
 //!
-//! Not yet: the bucket store (index-header, range reads, caches), the bucket compactor and
-//! downsampling; see the project README.
+//! - [`compactor`]: Thanos' compactor: groups, leveled and vertical (replica-deduplicating)
+//!   compaction, no-compact marks, retention per resolution, deletion marks and delayed
+//!   deletion.
+//!
+//! Not yet: the bucket store (index-header, range reads, caches) and downsampling; see the
+//! project README.
 
+pub mod compactor;
 pub mod error;
 pub mod meta;
 pub mod objstore;
 pub mod shipper;
 
+pub use compactor::{BucketCompactor, CompactorConfig};
 pub use error::BucketError;
 pub use meta::{DeletionMark, NoCompactMark, ThanosMeta};
 pub use objstore::Bucket;

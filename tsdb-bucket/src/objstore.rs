@@ -63,9 +63,12 @@ impl Bucket {
                     .to_file_path()
                     .map_err(|()| bad("not an absolute local path".into()))?;
                 std::fs::create_dir_all(&dir).map_err(|e| bad(format!("create {dir:?}: {e}")))?;
+                // Directories left empty by deletes are removed, so that a deleted block
+                // leaves no trace, as in an object store.
                 Arc::new(
                     object_store::local::LocalFileSystem::new_with_prefix(&dir)
-                        .map_err(|e| bad(e.to_string()))?,
+                        .map_err(|e| bad(e.to_string()))?
+                        .with_automatic_cleanup(true),
                 )
             }
             "memory" => Arc::new(object_store::memory::InMemory::new()),
@@ -189,6 +192,33 @@ impl Bucket {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(BucketError::store("get", key, e)),
         }
+    }
+
+    /// Streams an object into the local file `local` (created or truncated, then fsynced),
+    /// never holding more than one network chunk in memory. Returns the bytes written.
+    pub async fn download_file(&self, key: &str, local: &FsPath) -> Result<u64, BucketError> {
+        use std::io::Write as _;
+        let res = self
+            .store
+            .get(&Path::from(key))
+            .await
+            .map_err(|e| BucketError::store("get", key, e))?;
+        let mut file =
+            std::fs::File::create(local).map_err(|e| BucketError::io("create", local, e))?;
+        let mut stream = res.into_stream();
+        let mut total = 0u64;
+        while let Some(part) = stream
+            .try_next()
+            .await
+            .map_err(|e| BucketError::store("get", key, e))?
+        {
+            file.write_all(&part)
+                .map_err(|e| BucketError::io("write", local, e))?;
+            total += part.len() as u64;
+        }
+        file.sync_all()
+            .map_err(|e| BucketError::io("fsync", local, e))?;
+        Ok(total)
     }
 
     /// Reads a byte range of an object.

@@ -127,6 +127,44 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         instances: usize,
     },
+    /// The bucket compactor (Thanos' `compact`): merges each group's blocks into larger
+    /// ones, deduplicates replicas, applies retention and deletes marked blocks.
+    Compact {
+        /// Bucket URL: file:///dir, memory://, s3://bucket/prefix?endpoint=... (feature aws).
+        #[arg(long)]
+        bucket: String,
+        /// Local scratch directory for downloaded and merged blocks.
+        #[arg(long, default_value = "./compact-data")]
+        data_dir: PathBuf,
+        /// Compaction range (repeatable, ascending; default 2h, 8h, 2d, 14d).
+        #[arg(long = "block-range", value_parser = parse_duration)]
+        block_ranges: Vec<i64>,
+        /// External label telling HA replicas apart; their blocks are merged into one
+        /// (repeatable).
+        #[arg(long = "deduplication.replica-label")]
+        replica_labels: Vec<String>,
+        /// Merge overlapping blocks instead of halting on them.
+        #[arg(long)]
+        vertical_compaction: bool,
+        /// How long a block marked for deletion stays before it is deleted.
+        #[arg(long, default_value = "48h", value_parser = parse_duration)]
+        delete_delay: i64,
+        /// Retention of raw blocks (0d: forever).
+        #[arg(long = "retention.resolution-raw", default_value = "0d", value_parser = parse_duration)]
+        retention_raw: i64,
+        /// Retention of 5m-downsampled blocks (0d: forever).
+        #[arg(long = "retention.resolution-5m", default_value = "0d", value_parser = parse_duration)]
+        retention_5m: i64,
+        /// Retention of 1h-downsampled blocks (0d: forever).
+        #[arg(long = "retention.resolution-1h", default_value = "0d", value_parser = parse_duration)]
+        retention_1h: i64,
+        /// Keep running, one pass every `--wait-interval`.
+        #[arg(long)]
+        wait: bool,
+        /// Time between passes with `--wait`.
+        #[arg(long, default_value = "5m", value_parser = parse_duration)]
+        wait_interval: i64,
+    },
     /// Blocks in object storage: upload, list, inspect, verify.
     Bucket {
         #[command(subcommand)]
@@ -358,6 +396,34 @@ fn run(args: Args) -> Result<(), cli::CliError> {
                 progress: true,
             };
             cli::import::run(&file, &out_dir, &opts, &mut out)?;
+        }
+        Command::Compact {
+            bucket,
+            data_dir,
+            block_ranges,
+            replica_labels,
+            vertical_compaction,
+            delete_delay,
+            retention_raw,
+            retention_5m,
+            retention_1h,
+            wait,
+            wait_interval,
+        } => {
+            let mut cfg = tsdb_bucket::CompactorConfig::new(data_dir);
+            if !block_ranges.is_empty() {
+                cfg.ranges = block_ranges;
+            }
+            cfg.replica_labels = replica_labels;
+            cfg.vertical_compaction = vertical_compaction;
+            cfg.delete_delay_secs = delete_delay / 1000;
+            cfg.retention = tsdb_bucket::compactor::ResolutionRetention {
+                raw_ms: retention_raw,
+                five_minutes_ms: retention_5m,
+                one_hour_ms: retention_1h,
+            };
+            let every = wait.then(|| std::time::Duration::from_millis(wait_interval.max(1) as u64));
+            cli::compact::run(&bucket, cfg, every, &mut out)?
         }
         Command::Bucket { command } => match command {
             BucketCommand::Upload {

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod bucket;
+pub mod compact;
 pub mod dump;
 pub mod gotime;
 pub mod import;
