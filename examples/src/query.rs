@@ -20,14 +20,28 @@ pub struct QueryConfig {
     pub replica_labels: Vec<String>,
     /// HTTP listen address.
     pub listen: SocketAddr,
+    /// Whether a failing store is left out with a warning (Thanos' default) rather than
+    /// failing the query; a request's `partial_response` parameter overrides it.
+    pub partial_response: bool,
 }
 
-/// The same storage for every tenant.
-struct Everyone(Arc<dyn Queryable>);
+/// The same stores for every tenant; a request may turn partial responses on or off.
+struct Everyone(RemoteStores);
 
 impl QueryableSource for Everyone {
     fn queryable(&self, _tenant: Option<&str>) -> Result<Arc<dyn Queryable>, ApiError> {
-        Ok(self.0.clone())
+        Ok(Arc::new(self.0.clone()))
+    }
+
+    fn queryable_with_partial_response(
+        &self,
+        _tenant: Option<&str>,
+        partial_response: Option<bool>,
+    ) -> Result<Arc<dyn Queryable>, ApiError> {
+        Ok(Arc::new(match partial_response {
+            Some(enabled) => self.0.with_partial_response(enabled),
+            None => self.0.clone(),
+        }))
     }
 }
 
@@ -44,7 +58,7 @@ pub async fn run(
     )
     .map_err(std::io::Error::other)?;
     let api = ApiState {
-        source: Arc::new(Everyone(Arc::new(stores))),
+        source: Arc::new(Everyone(stores.with_partial_response(cfg.partial_response))),
         engine: Arc::new(Engine::new(EngineOpts::default())),
         tenant_headers: Arc::new(Vec::new()),
         version: env!("CARGO_PKG_VERSION"),

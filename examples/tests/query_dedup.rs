@@ -191,3 +191,105 @@ fn replicas_with_different_outages_dedup_into_one_gapless_series() {
     assert!(a.stop().success());
     assert!(b.stop().success());
 }
+
+/// An instant query through the querier at `addr`, with extra parameters.
+fn instant(addr: &str, query: &str, extra: &[(&str, &str)]) -> serve_common::Answer {
+    let mut params = vec![("query", query)];
+    params.extend_from_slice(extra);
+    get(&format!("http://{addr}/api/v1/query"), &params, &[])
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn stores_are_selected_by_labels_and_a_failing_store_gives_a_partial_answer() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let samples: Vec<(i64, f64)> = (0..20).map(|i| (now - 60_000 + i * 1000, 1.0)).collect();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let args = |r: &'static str| ["--grpc-listen", "127.0.0.1:0", "--external-label", r];
+    let a = Server::start_with(da.path(), &args("replica=a"));
+    let b = Server::start_with(db.path(), &args("replica=b"));
+    write(&a, &samples);
+    write(&b, &samples);
+    let (ga, gb) = (a.grpc_addr.clone().unwrap(), b.grpc_addr.clone().unwrap());
+    let dead = format!("127.0.0.1:{}", free_port());
+
+    // A store that is down: left out with a warning naming it, or the query fails when
+    // partial responses are turned off for the request.
+    let q = start_querier(&[&ga, &dead], Some("replica"));
+    let partial = instant(&q.addr, "requests_total", &[]);
+    assert_eq!(partial.status, 200, "{}", partial.body);
+    let j = partial.json();
+    assert_eq!(j["data"]["result"].as_array().unwrap().len(), 1, "{j}");
+    let warnings = j["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains(&format!("store {dead}"))),
+        "{warnings:?}"
+    );
+    let labels = get(&format!("http://{}/api/v1/labels", q.addr), &[], &[]).json();
+    assert_eq!(labels["status"], "success");
+    assert!(
+        labels["warnings"].as_array().is_some_and(|w| !w.is_empty()),
+        "{labels}"
+    );
+    let strict = instant(&q.addr, "requests_total", &[("partial_response", "false")]);
+    assert_ne!(strict.status, 200, "{}", strict.body);
+    assert_eq!(strict.json()["status"], "error");
+    let bad = instant(&q.addr, "requests_total", &[("partial_response", "maybe")]);
+    assert_eq!(bad.status, 400, "{}", bad.body);
+
+    // Stores are chosen by their external labels: once replica b is down, a query that only
+    // replica a can answer still succeeds without partial responses.
+    let both = start_querier(&[&ga, &gb], None);
+    let first = instant(
+        &both.addr,
+        "count(requests_total)",
+        &[("partial_response", "false")],
+    );
+    assert_eq!(
+        first.json()["data"]["result"][0]["value"][1],
+        "2",
+        "{}",
+        first.body
+    );
+    assert!(b.stop().success());
+    let only_a = instant(
+        &both.addr,
+        "requests_total{replica=\"a\"}",
+        &[("partial_response", "false")],
+    );
+    assert_eq!(only_a.status, 200, "{}", only_a.body);
+    assert_eq!(only_a.json()["data"]["result"].as_array().unwrap().len(), 1);
+    assert!(only_a.json().get("warnings").is_none(), "{}", only_a.body);
+    let any = instant(
+        &both.addr,
+        "requests_total",
+        &[("partial_response", "false")],
+    );
+    assert_ne!(any.status, 200, "{}", any.body);
+
+    // Endpoints given as DNS names resolve to every address of the name.
+    let port = ga.rsplit(':').next().unwrap();
+    let by_name = start_querier(&[&format!("dns+localhost:{port}")], Some("replica"));
+    let r = instant(&by_name.addr, "requests_total", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["data"]["result"].as_array().unwrap().len(),
+        1,
+        "{}",
+        r.body
+    );
+    drop((q, both, by_name));
+    assert!(a.stop().success());
+}

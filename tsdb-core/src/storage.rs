@@ -75,6 +75,13 @@ pub trait Querier {
 
     /// Sorted, distinct label names among series matching `matchers`.
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>>;
+
+    /// Warnings gathered by the calls so far: what a partial answer left out (a remote
+    /// store that failed while partial responses are allowed, a store's own warnings). A
+    /// local querier has none.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A stream of series.

@@ -107,7 +107,8 @@ enum Command {
     },
     /// The querier: Prometheus' HTTP API over StoreAPI endpoints, deduplicating replicas.
     Query {
-        /// StoreAPI endpoint `host:port`; repeatable.
+        /// StoreAPI endpoint `host:port`, or `dns+host:port` for every address of a name
+        /// (re-resolved every 30 s); repeatable.
         #[arg(long = "endpoint", required = true)]
         endpoints: Vec<String>,
         /// Label that tells HA replicas apart; repeatable.
@@ -116,6 +117,10 @@ enum Command {
         /// HTTP listen address.
         #[arg(long, default_value = "0.0.0.0:9091")]
         listen: std::net::SocketAddr,
+        /// Fail a query when a store fails, instead of answering without it and with a
+        /// warning (requests may still ask with `partial_response=true|false`).
+        #[arg(long)]
+        no_partial_response: bool,
     },
     /// Start a node on a fresh directory, remote-write a workload into it, query it, and
     /// print what happened (needs no other service).
@@ -323,6 +328,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             endpoints,
             replica_labels,
             listen,
+            no_partial_response,
         } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -332,6 +338,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
                 endpoints,
                 replica_labels,
                 listen,
+                partial_response: !no_partial_response,
             };
             return rt
                 .block_on(tsdb_examples::query::run(

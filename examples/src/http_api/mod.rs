@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value as Json};
 use tsdb_core::storage::{Queryable, SelectHints};
 use tsdb_index::{Labels, Matcher};
 
-use params::{parse_duration_ms, parse_time, Form, MAX_TIME_MS, MIN_TIME_MS};
+use params::{parse_duration_ms, parse_go_bool, parse_time, Form, MAX_TIME_MS, MIN_TIME_MS};
 
 /// Most points a range query may return per series, as in Prometheus.
 pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
@@ -128,6 +128,17 @@ pub(crate) fn success(data: Json, warnings: Vec<String>, infos: Vec<String>) -> 
 pub trait QueryableSource: Send + Sync + 'static {
     /// The storage of `tenant` (`None` when the request names none).
     fn queryable(&self, tenant: Option<&str>) -> Result<Arc<dyn Queryable>, ApiError>;
+
+    /// The storage for a request that set Thanos' `partial_response` parameter (`None` when
+    /// it did not). Sources without remote stores have nothing to leave out and ignore it.
+    fn queryable_with_partial_response(
+        &self,
+        tenant: Option<&str>,
+        partial_response: Option<bool>,
+    ) -> Result<Arc<dyn Queryable>, ApiError> {
+        let _ = partial_response;
+        self.queryable(tenant)
+    }
 }
 
 /// What the API needs to answer requests.
@@ -154,8 +165,18 @@ impl ApiState {
         })
     }
 
-    fn storage(&self, headers: &HeaderMap) -> Result<Arc<dyn Queryable>, ApiError> {
-        self.source.queryable(self.tenant(headers))
+    fn storage(&self, headers: &HeaderMap, form: &Form) -> Result<Arc<dyn Queryable>, ApiError> {
+        let partial = match form.get("partial_response") {
+            None | Some("") => None,
+            Some(v) => Some(parse_go_bool(v).map_err(|e| {
+                ApiError::new(
+                    ErrorType::BadData,
+                    format!("cannot parse parameter partial_response: {e}"),
+                )
+            })?),
+        };
+        self.source
+            .queryable_with_partial_response(self.tenant(headers), partial)
     }
 }
 
@@ -243,7 +264,7 @@ async fn query(
         let form = form(&method, q, &body);
         let ts = time_param(&form, "time", now_ms())?;
         let (text, expr) = parse_query(&form)?;
-        let storage = st.storage(&headers)?;
+        let storage = st.storage(&headers, &form)?;
         let engine = st.engine.clone();
         let r = blocking(move || engine.instant_query(&*storage, &expr, ts, None)).await?;
         Ok::<_, ApiError>(query_response(&text, r))
@@ -283,7 +304,7 @@ async fn query_range(
             ));
         }
         let (text, expr) = parse_query(&form)?;
-        let storage = st.storage(&headers)?;
+        let storage = st.storage(&headers, &form)?;
         let engine = st.engine.clone();
         let r =
             blocking(move || engine.range_query(&*storage, &expr, start, end, step, None)).await?;
@@ -312,7 +333,7 @@ fn select_series(
     sets: &[Vec<Matcher>],
     start: i64,
     end: i64,
-) -> Result<Vec<Labels>, ApiError> {
+) -> Result<(Vec<Labels>, Vec<String>), ApiError> {
     let querier = q.querier(start, end).map_err(storage_error)?;
     let hints = SelectHints {
         start,
@@ -331,7 +352,7 @@ fn select_series(
     }
     out.sort();
     out.dedup();
-    Ok(out)
+    Ok((out, querier.warnings()))
 }
 
 async fn series(
@@ -352,11 +373,12 @@ async fn series(
         }
         let start = time_param(&form, "start", MIN_TIME_MS)?;
         let end = time_param(&form, "end", MAX_TIME_MS)?;
-        let storage = st.storage(&headers)?;
-        let found = blocking(move || select_series(&*storage, &sets, start, end)).await??;
+        let storage = st.storage(&headers, &form)?;
+        let (found, warnings) =
+            blocking(move || select_series(&*storage, &sets, start, end)).await??;
         Ok(success(
             Json::Array(found.iter().map(json::labels).collect()),
-            vec![],
+            warnings,
             vec![],
         ))
     };
@@ -370,7 +392,7 @@ fn label_strings(
     start: i64,
     end: i64,
     name: Option<&str>,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<(Vec<String>, Vec<String>), ApiError> {
     let querier = q.querier(start, end).map_err(storage_error)?;
     let one = |m: &[Matcher]| match name {
         Some(n) => querier.label_values(n, m),
@@ -387,7 +409,7 @@ fn label_strings(
     };
     out.sort();
     out.dedup();
-    Ok(out)
+    Ok((out, querier.warnings()))
 }
 
 async fn labels_common(
@@ -408,10 +430,9 @@ async fn labels_common(
             ApiError::invalid_param("limit", format!("cannot parse {s:?} to a valid limit"))
         })?,
     };
-    let storage = st.storage(&headers)?;
-    let mut found =
+    let storage = st.storage(&headers, &form)?;
+    let (mut found, mut warnings) =
         blocking(move || label_strings(&*storage, &sets, start, end, name.as_deref())).await??;
-    let mut warnings = vec![];
     if limit > 0 && found.len() > limit {
         found.truncate(limit);
         warnings.push("results truncated due to limit".to_string());

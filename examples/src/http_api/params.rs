@@ -78,6 +78,16 @@ pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
         .map_err(|_| format!("cannot parse {s:?} to a valid duration"))
 }
 
+/// Parses a boolean as Go's `strconv.ParseBool` does (`1 t T TRUE true True` and
+/// `0 f F FALSE false False`), with Go's error text.
+pub fn parse_go_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!("strconv.ParseBool: parsing {s:?}: invalid syntax")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use serde_json::json;
 use tsdb_core::db::Db;
 
 use super::ServeState;
-use crate::http_api::params::{Form, MAX_TIME_MS, MIN_TIME_MS};
+use crate::http_api::params::{parse_go_bool, Form, MAX_TIME_MS, MIN_TIME_MS};
 use crate::http_api::{blocking, form, matcher_sets, success, time_param, ApiError, ErrorType};
 
 /// The admin routes (state: the node's).
@@ -111,14 +111,9 @@ async fn snapshot(
 fn skip_head(form: &Form) -> Result<bool, ApiError> {
     match form.get("skip_head") {
         None | Some("") => Ok(false),
-        Some("1" | "t" | "T" | "TRUE" | "true" | "True") => Ok(true),
-        Some("0" | "f" | "F" | "FALSE" | "false" | "False") => Ok(false),
-        Some(other) => Err(ApiError::invalid_param(
-            "skip_head",
-            format!(
-                "unable to parse boolean: strconv.ParseBool: parsing {other:?}: invalid syntax"
-            ),
-        )),
+        Some(v) => parse_go_bool(v).map_err(|e| {
+            ApiError::invalid_param("skip_head", format!("unable to parse boolean: {e}"))
+        }),
     }
 }
 

@@ -228,13 +228,10 @@ fn local_store(
             .chain((head.min_time() <= head.max_time()).then(|| head.min_time()))
             .min()
             .unwrap_or(i64::MAX);
-        let max = blocks
-            .blocks()
-            .iter()
-            .map(|b| b.meta().max_time)
-            .chain((head.min_time() <= head.max_time()).then(|| head.max_time()))
-            .max()
-            .unwrap_or(i64::MIN);
+        // A node that takes writes holds data up to now and beyond: like Thanos' receiver
+        // it reports no upper bound, and while empty, no lower one.
+        let min = if min == i64::MAX { i64::MIN } else { min };
+        let max = i64::MAX;
         (min, max)
     })
     .with_component("receive")

@@ -27,9 +27,24 @@ pub struct Annotation {
 }
 
 impl Annotation {
-    /// The text with the `(line:col)` suffix for `query`.
+    /// A warning from the storage (a store left out of a partial answer, ...): shown as is,
+    /// without a position, as Prometheus shows non-PromQL warnings.
+    pub fn storage_warning(message: String) -> Self {
+        Annotation {
+            kind: AnnotationKind::Warning,
+            message,
+            pos: PosRange::default(),
+        }
+    }
+
+    /// The text for `query`: PromQL annotations get the `(line:col)` suffix of their node,
+    /// storage warnings are shown as they are.
     pub fn render(&self, query: &str) -> String {
-        format!("{} ({})", self.message, self.pos.start_line_col(query))
+        if self.message.starts_with("PromQL ") {
+            format!("{} ({})", self.message, self.pos.start_line_col(query))
+        } else {
+            self.message.clone()
+        }
     }
 }
 

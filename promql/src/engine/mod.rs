@@ -192,7 +192,7 @@ impl Engine {
         let lookback = self.opts.lookback_delta_ms;
         let mut prepared = prepare::preprocess(expr.clone(), start, end, step)?;
         prepare::set_offset_for_at_modifier(start, &mut prepared);
-        let data = fetch(q, &prepared, start, end, lookback, stats)?;
+        let data = fetch(q, &prepared, start, end, lookback, stats, annos)?;
         let instant = start == end && step == 0;
         let mut ev = Evaluator {
             start,
@@ -280,6 +280,7 @@ fn fetch(
     end: i64,
     lookback: i64,
     stats: &mut QueryStats,
+    annos: &mut Annotations,
 ) -> Result<SelectorData, EngineError> {
     let mut wanted = Vec::new();
     prepare::for_each_selector_range(e, start, end, lookback, &mut |vs, r, range| {
@@ -340,6 +341,9 @@ fn fetch(
         stats.series_fetched += out.len();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         data.insert(eval::selector_key(vs), Arc::new(out));
+    }
+    for w in querier.warnings() {
+        annos.add(Annotation::storage_warning(w));
     }
     Ok(data)
 }

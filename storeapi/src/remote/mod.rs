@@ -1,0 +1,387 @@
+//! A PromQL-ready [`Queryable`] over remote StoreAPI endpoints: the querier role of Thanos.
+//!
+//! A select fans the request out concurrently to every endpoint that may hold matching data
+//! (by the time range and external labels of its last `Info`, see [`endpoints`]), merges
+//! the series by labels (after removing replica labels), and deduplicates the replicas of a
+//! series with [`PenaltyDedupIterator`]. I/O happens while selecting; the sample iterators
+//! handed to the engine then decode chunks synchronously (DESIGN rule 2).
+//!
+//! Partial response, as Thanos: by default a store that fails is left out and named in a
+//! warning ([`Querier::warnings`]); with partial response off, it fails the request.
+
+pub mod endpoints;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chunkenc::Encoding;
+use tokio::runtime::Handle;
+use tsdb_core::head::querier::iter_chunks;
+use tsdb_core::head::series::ClosedChunk;
+use tsdb_core::storage::{
+    Querier, Queryable, Result, SampleIterator, SelectHints, Series, SeriesSet, StorageError,
+};
+use tsdb_index::{Labels, Matcher};
+
+use crate::dedup::PenaltyDedupIterator;
+use crate::grpc::convert::{chunk_encoding, from_proto_labels, to_proto_matchers};
+use crate::grpc::proto::store_client::StoreClient;
+use crate::grpc::proto::{
+    series_response, LabelNamesRequest, LabelValuesRequest, PartialResponseStrategy, SeriesRequest,
+};
+use endpoints::{Endpoint, EndpointSet, EndpointSpec};
+
+/// How often DNS names are re-resolved and `Info` refreshed (Thanos' DNS interval).
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// StoreAPI endpoints queried together. Cheap to clone.
+#[derive(Clone)]
+pub struct RemoteStores {
+    endpoints: Arc<EndpointSet>,
+    replica_labels: Arc<Vec<String>>,
+    runtime: Handle,
+    partial_response: bool,
+}
+
+/// The series of one request, grouped by labels without replica labels: one chunk list per
+/// replica.
+type Grouped = BTreeMap<Labels, Vec<Vec<ClosedChunk>>>;
+
+impl RemoteStores {
+    /// Endpoints given as `host:port`, `http://` URIs or `dns+host:port` names (see
+    /// [`EndpointSpec::parse`]), connected lazily and refreshed every
+    /// [`DEFAULT_REFRESH_INTERVAL`]; series that differ only in `replica_labels` are
+    /// deduplicated; partial responses are on. `runtime` runs the gRPC calls.
+    pub fn new(
+        endpoints: &[String],
+        replica_labels: Vec<String>,
+        runtime: Handle,
+    ) -> std::result::Result<Self, String> {
+        Self::with_refresh_interval(endpoints, replica_labels, runtime, DEFAULT_REFRESH_INTERVAL)
+    }
+
+    /// Like [`RemoteStores::new`], refreshing the endpoints every `refresh_every`.
+    pub fn with_refresh_interval(
+        endpoints: &[String],
+        replica_labels: Vec<String>,
+        runtime: Handle,
+        refresh_every: Duration,
+    ) -> std::result::Result<Self, String> {
+        let specs = endpoints
+            .iter()
+            .map(|e| EndpointSpec::parse(e))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let _enter = runtime.enter();
+        Ok(RemoteStores {
+            endpoints: Arc::new(EndpointSet::new(specs, refresh_every)?),
+            replica_labels: Arc::new(replica_labels),
+            runtime,
+            partial_response: true,
+        })
+    }
+
+    /// The same stores with partial responses on (a failing store becomes a warning) or
+    /// off (it fails the request).
+    pub fn with_partial_response(&self, enabled: bool) -> Self {
+        RemoteStores {
+            partial_response: enabled,
+            ..self.clone()
+        }
+    }
+
+    /// The endpoints as last resolved (resolving them if due).
+    pub fn endpoints(&self) -> Vec<Arc<Endpoint>> {
+        self.runtime.block_on(self.endpoints.current())
+    }
+
+    fn fail(endpoint: &str, e: impl std::fmt::Display) -> StorageError {
+        StorageError::Other(format!("store {endpoint}: {e}"))
+    }
+
+    /// A store's failure: a warning with partial responses, else the request's error.
+    fn tolerate(&self, err: StorageError, warnings: &Mutex<Vec<String>>) -> Result<()> {
+        if !self.partial_response {
+            return Err(err);
+        }
+        warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(err.to_string());
+        Ok(())
+    }
+
+    /// The endpoints that may hold series matching `ms` in `[mint, maxt]`.
+    fn selected(&self, mint: i64, maxt: i64, ms: &[Matcher]) -> Vec<Arc<Endpoint>> {
+        self.endpoints()
+            .into_iter()
+            .filter(|e| e.info.as_ref().is_none_or(|i| i.may_match(mint, maxt, ms)))
+            .collect()
+    }
+
+    /// Every series of the selected endpoints matching `ms` in `[mint, maxt]`.
+    fn fetch(
+        &self,
+        mint: i64,
+        maxt: i64,
+        ms: &[Matcher],
+        warnings: &Mutex<Vec<String>>,
+    ) -> Result<Grouped> {
+        let req = SeriesRequest {
+            min_time: mint,
+            max_time: maxt,
+            matchers: to_proto_matchers(ms),
+            partial_response_strategy: if self.partial_response {
+                PartialResponseStrategy::Warn as i32
+            } else {
+                PartialResponseStrategy::Abort as i32
+            },
+            ..Default::default()
+        };
+        let endpoints = self.selected(mint, maxt, ms);
+        let results = self.runtime.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            for e in endpoints {
+                let req = req.clone();
+                set.spawn(async move {
+                    let name = e.name.clone();
+                    let mut client = StoreClient::new(e.channel.clone());
+                    let mut stream = client
+                        .series(req)
+                        .await
+                        .map_err(|err| Self::fail(&name, err))?
+                        .into_inner();
+                    let (mut series, mut warnings) = (Vec::new(), Vec::new());
+                    while let Some(frame) = stream
+                        .message()
+                        .await
+                        .map_err(|err| Self::fail(&name, err))?
+                    {
+                        match frame.result {
+                            Some(series_response::Result::Series(s)) => series.push(s),
+                            Some(series_response::Result::Warning(w)) => {
+                                warnings.push(format!("store {name}: {w}"))
+                            }
+                            _ => {}
+                        }
+                    }
+                    Ok::<_, StorageError>((series, warnings))
+                });
+            }
+            let mut all = Vec::new();
+            while let Some(r) = set.join_next().await {
+                all.push(r.map_err(|e| StorageError::Other(e.to_string()))?);
+            }
+            Ok::<_, StorageError>(all)
+        })?;
+        let replica: Vec<&str> = self.replica_labels.iter().map(String::as_str).collect();
+        let mut grouped = Grouped::new();
+        for store in results {
+            let (series, store_warnings) = match store {
+                Ok(r) => r,
+                Err(e) => {
+                    self.tolerate(e, warnings)?;
+                    continue;
+                }
+            };
+            warnings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(store_warnings);
+            for s in series {
+                let labels = from_proto_labels(&s.labels).without(&replica);
+                let mut chunks: Vec<ClosedChunk> = s
+                    .chunks
+                    .into_iter()
+                    .filter_map(|c| {
+                        let raw = c.raw?;
+                        let encoding = chunk_encoding(&raw).unwrap_or(Encoding::None);
+                        (encoding != Encoding::None).then(|| ClosedChunk {
+                            encoding,
+                            bytes: raw.data.into(),
+                            min_t: c.min_time,
+                            max_t: c.max_time,
+                        })
+                    })
+                    .collect();
+                chunks.sort_by_key(|c| c.min_t);
+                grouped.entry(labels).or_default().push(chunks);
+            }
+        }
+        Ok(grouped)
+    }
+
+    /// Runs a label call on every selected endpoint concurrently and merges the answers.
+    fn label_call<F, Fut>(
+        &self,
+        mint: i64,
+        maxt: i64,
+        ms: &[Matcher],
+        warnings: &Mutex<Vec<String>>,
+        call: F,
+    ) -> Result<Vec<String>>
+    where
+        F: Fn(StoreClient<tonic::transport::Channel>) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<Vec<String>, tonic::Status>>
+            + Send
+            + 'static,
+    {
+        let endpoints = self.selected(mint, maxt, ms);
+        let results = self.runtime.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            for e in endpoints {
+                let name = e.name.clone();
+                let fut = call(StoreClient::new(e.channel.clone()));
+                set.spawn(async move { fut.await.map_err(|err| Self::fail(&name, err)) });
+            }
+            let mut all = Vec::new();
+            while let Some(r) = set.join_next().await {
+                all.push(r.map_err(|e| StorageError::Other(e.to_string()))?);
+            }
+            Ok::<_, StorageError>(all)
+        })?;
+        let mut out = Vec::new();
+        for r in results {
+            match r {
+                Ok(v) => out.extend(v),
+                Err(e) => self.tolerate(e, warnings)?,
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+impl Queryable for RemoteStores {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>> {
+        Ok(Box::new(RemoteQuerier {
+            stores: self,
+            mint,
+            maxt,
+            warnings: Mutex::new(Vec::new()),
+        }))
+    }
+}
+
+struct RemoteQuerier<'a> {
+    stores: &'a RemoteStores,
+    mint: i64,
+    maxt: i64,
+    warnings: Mutex<Vec<String>>,
+}
+
+impl Querier for RemoteQuerier<'_> {
+    fn select<'b>(
+        &'b self,
+        _sorted: bool,
+        _hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Result<Box<dyn SeriesSet + 'b>> {
+        let grouped = self
+            .stores
+            .fetch(self.mint, self.maxt, matchers, &self.warnings)?;
+        Ok(Box::new(RemoteSeriesSet {
+            series: grouped.into_iter(),
+            mint: self.mint,
+            maxt: self.maxt,
+        }))
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let req = LabelValuesRequest {
+            label: name.into(),
+            start: self.mint,
+            end: self.maxt,
+            matchers: to_proto_matchers(matchers),
+            ..Default::default()
+        };
+        self.stores.label_call(
+            self.mint,
+            self.maxt,
+            matchers,
+            &self.warnings,
+            move |mut client| {
+                let req = req.clone();
+                async move { Ok(client.label_values(req).await?.into_inner().values) }
+            },
+        )
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let req = LabelNamesRequest {
+            start: self.mint,
+            end: self.maxt,
+            matchers: to_proto_matchers(matchers),
+            ..Default::default()
+        };
+        let mut out = self.stores.label_call(
+            self.mint,
+            self.maxt,
+            matchers,
+            &self.warnings,
+            move |mut client| {
+                let req = req.clone();
+                async move { Ok(client.label_names(req).await?.into_inner().names) }
+            },
+        )?;
+        out.retain(|n| !self.stores.replica_labels.contains(n));
+        Ok(out)
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let mut w = self
+            .warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        w.sort();
+        w.dedup();
+        w
+    }
+}
+
+struct RemoteSeriesSet {
+    series: std::collections::btree_map::IntoIter<Labels, Vec<Vec<ClosedChunk>>>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl SeriesSet for RemoteSeriesSet {
+    fn next_series(&mut self) -> Option<Result<Box<dyn Series + '_>>> {
+        let (labels, replicas) = self.series.next()?;
+        Some(Ok(Box::new(RemoteSeries {
+            labels,
+            replicas,
+            mint: self.mint,
+            maxt: self.maxt,
+        })))
+    }
+}
+
+/// A series and the chunks each replica (store) returned for it.
+struct RemoteSeries {
+    labels: Labels,
+    replicas: Vec<Vec<ClosedChunk>>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl Series for RemoteSeries {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn iter(&self) -> Box<dyn SampleIterator + '_> {
+        let mut its = self
+            .replicas
+            .iter()
+            .map(|chunks| iter_chunks(chunks, self.mint, self.maxt));
+        let Some(first) = its.next() else {
+            return iter_chunks(&[], self.mint, self.maxt);
+        };
+        its.fold(first, |acc, next| {
+            Box::new(PenaltyDedupIterator::new(acc, next))
+        })
+    }
+}
