@@ -5,3 +5,4 @@ pub mod http_api;
 pub mod openmetrics;
 pub mod query;
 pub mod serve;
+pub mod store;

@@ -12,7 +12,10 @@
 //!   compaction, no-compact marks, retention per resolution, deletion marks and delayed
 //!   deletion.
 //!
-//! Not yet: the bucket store (index-header, range reads, caches) and downsampling; see the
+//! - [`store`]: the bucket store: blocks queried in place through sparse local copies filled
+//!   by byte-range reads, as a `Queryable` with each block's external labels.
+//!
+//! Not yet: Thanos' index-header file, memcached/LRU caches and downsampling; see the
 //! project README.
 
 pub mod compactor;
@@ -20,9 +23,11 @@ pub mod error;
 pub mod meta;
 pub mod objstore;
 pub mod shipper;
+pub mod store;
 
 pub use compactor::{BucketCompactor, CompactorConfig};
 pub use error::BucketError;
 pub use meta::{DeletionMark, NoCompactMark, ThanosMeta};
 pub use objstore::Bucket;
 pub use shipper::{ShipReport, Shipper};
+pub use store::BucketStore;

@@ -20,7 +20,7 @@ use crate::compact::data_dir::{
 use crate::compact::{block_ranges_for_retention, CompactError, CompactOutcome, LeveledPlanner};
 use crate::head::querier::HeadSeries;
 use crate::head::{Head, HeadAppender, HeadOptions, HeadQuerier, ReplayStats};
-use crate::querier::{Blocks, MergeSeriesSet, MergedSeries, MultiBlockQuerier};
+use crate::querier::{Blocks, MergeSeriesSet, MergedSeries, SnapshotQuerier};
 use crate::retention::RetentionPolicy;
 use crate::storage::{
     self, Querier, Queryable, SampleIterator, SelectHints, Series, SeriesSet, StorageError,
@@ -406,26 +406,17 @@ impl Queryable for Db {
             return Ok(Box::new(self.head.querier(mint, maxt)));
         }
         Ok(Box::new(DbQuerier {
-            blocks: BlocksSnapshotQuerier::new(blocks, |b| b.multi_querier(mint, maxt)),
+            blocks: SnapshotQuerier::over(blocks, mint, maxt),
             head: self.head.querier(mint, maxt),
         }))
     }
 }
 
-self_cell::self_cell!(
-    /// A querier over a snapshot of the blocks that it keeps alive.
-    struct BlocksSnapshotQuerier {
-        owner: Arc<Blocks>,
-        #[covariant]
-        dependent: MultiBlockQuerier,
-    }
-);
-
 /// Reads persisted blocks and the head together: series come out in label order, and a label
 /// set present in both yields one series whose samples are merged by time (a timestamp in
 /// both is read from the block).
 pub struct DbQuerier<'a> {
-    blocks: BlocksSnapshotQuerier,
+    blocks: SnapshotQuerier,
     head: HeadQuerier<'a>,
 }
 
@@ -437,7 +428,7 @@ impl Querier for DbQuerier<'_> {
         matchers: &[Matcher],
     ) -> storage::Result<Box<dyn SeriesSet + 'b>> {
         Ok(Box::new(DbSeriesSet {
-            blocks: self.blocks.borrow_dependent().select_merged(matchers)?,
+            blocks: self.blocks.blocks_querier().select_merged(matchers)?,
             blocks_done: false,
             pending: None,
             head: self
@@ -449,10 +440,7 @@ impl Querier for DbQuerier<'_> {
     }
 
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> storage::Result<Vec<String>> {
-        let mut v = self
-            .blocks
-            .borrow_dependent()
-            .label_values(name, matchers)?;
+        let mut v = self.blocks.blocks_querier().label_values(name, matchers)?;
         v.extend(self.head.label_values(name, matchers)?);
         v.sort();
         v.dedup();
@@ -460,7 +448,7 @@ impl Querier for DbQuerier<'_> {
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> storage::Result<Vec<String>> {
-        let mut v = self.blocks.borrow_dependent().label_names(matchers)?;
+        let mut v = self.blocks.blocks_querier().label_names(matchers)?;
         v.extend(self.head.label_names(matchers)?);
         v.sort();
         v.dedup();

@@ -11,6 +11,7 @@ mod encoding;
 pub mod error;
 pub mod fast_regex;
 pub mod labels;
+pub mod lazy;
 pub mod matcher;
 pub mod mem_postings;
 pub mod postings;

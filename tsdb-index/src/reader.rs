@@ -13,6 +13,7 @@ use std::path::Path;
 use crate::encoding::Decbuf;
 use crate::error::{DecodeError, IndexError};
 use crate::labels::{Label, Labels};
+use crate::lazy::RangeLoader;
 use crate::postings::{self, BigEndianPostings, BoxPostings, Postings, SeriesRef};
 use crate::series::{decode_chunks, ChunkMeta};
 use crate::symbols::Symbols;
@@ -84,6 +85,40 @@ pub(crate) fn section_payload<'a>(
     Ok(payload)
 }
 
+/// Makes `[start, end)` present through `loader`.
+fn load_range(
+    loader: &dyn RangeLoader,
+    file: &str,
+    start: u64,
+    end: u64,
+) -> Result<(), IndexError> {
+    loader.load(start, end).map_err(|source| IndexError::Io {
+        file: file.to_string(),
+        op: "load range",
+        source,
+    })
+}
+
+/// Makes the `len BE32 | payload | CRC` section at `off` present: its length first, then
+/// the rest.
+fn load_section(
+    loader: &dyn RangeLoader,
+    b: &[u8],
+    file: &str,
+    off: u64,
+) -> Result<(), IndexError> {
+    load_range(loader, file, off, off.saturating_add(4))?;
+    let Some(len) = usize::try_from(off)
+        .ok()
+        .and_then(|s| b.get(s..s.checked_add(4)?))
+        .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as u64)
+    else {
+        // Out of bounds: the reader reports it.
+        return Ok(());
+    };
+    load_range(loader, file, off, off.saturating_add(8 + len))
+}
+
 /// The bytes an index is read from.
 enum Backing {
     Mmap(memmap2::Mmap),
@@ -136,6 +171,8 @@ enum PostingsIndex {
 pub struct Reader {
     file: Box<str>,
     data: Backing,
+    /// Loads the ranges of a lazily filled file before they are read (`None`: all present).
+    loader: Option<std::sync::Arc<dyn RangeLoader>>,
     version: u8,
     toc: Toc,
     symbols: Symbols,
@@ -175,7 +212,33 @@ impl Reader {
         // SAFETY: the index files of a block are immutable once written; as for every mmap, a
         // concurrent truncation by another process would be a bug elsewhere.
         let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| io("mmap", e))?;
-        Self::new(name.into(), Backing::Mmap(map))
+        Self::new(name.into(), Backing::Mmap(map), None)
+    }
+
+    /// Opens a lazily filled copy of an index: `path` is a (sparse) file of the index' full
+    /// size whose ranges `loader` fills in on demand. Opening loads the header, TOC, symbol
+    /// table and postings offset table; postings lists and series entries are loaded when
+    /// first read. The file must only ever be written by `loader`, with the index' bytes.
+    pub fn open_lazy(
+        path: impl AsRef<Path>,
+        loader: std::sync::Arc<dyn RangeLoader>,
+    ) -> Result<Reader, IndexError> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let io = |op, source| IndexError::Io {
+            file: name.clone(),
+            op,
+            source,
+        };
+        let f = std::fs::File::open(path).map_err(|e| io("open", e))?;
+        let len = f.metadata().map_err(|e| io("stat", e))?.len();
+        if len == 0 {
+            return Self::from_bytes(name.clone(), Vec::new());
+        }
+        // SAFETY: the file has its final length and is only written by the loader, with the
+        // same bytes as the original index; a shared mapping sees those writes.
+        let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| io("mmap", e))?;
+        Self::new(name.into(), Backing::Mmap(map), Some(loader))
     }
 
     /// Opens an index held in memory; `name` is used in error messages.
@@ -183,12 +246,21 @@ impl Reader {
         name: impl Into<String>,
         bytes: impl AsRef<[u8]> + Send + Sync + 'static,
     ) -> Result<Reader, IndexError> {
-        Self::new(name.into().into(), Backing::Bytes(Box::new(bytes)))
+        Self::new(name.into().into(), Backing::Bytes(Box::new(bytes)), None)
     }
 
-    fn new(file: Box<str>, data: Backing) -> Result<Reader, IndexError> {
+    fn new(
+        file: Box<str>,
+        data: Backing,
+        loader: Option<std::sync::Arc<dyn RangeLoader>>,
+    ) -> Result<Reader, IndexError> {
         let b = data.bytes();
         let f: &str = &file;
+        if let Some(l) = &loader {
+            let size = b.len() as u64;
+            load_range(l.as_ref(), f, 0, HEADER_LEN as u64)?;
+            load_range(l.as_ref(), f, size.saturating_sub(TOC_LEN as u64), size)?;
+        }
         if b.len() < HEADER_LEN {
             return Err(IndexError::Corrupt {
                 file: f.to_string(),
@@ -228,6 +300,10 @@ impl Reader {
                 });
             }
         }
+        if let Some(l) = &loader {
+            load_section(l.as_ref(), b, f, toc.symbols)?;
+            load_section(l.as_ref(), b, f, toc.postings_table)?;
+        }
         let symbols = Symbols::read(b, toc.symbols, version, f)?;
         let table = section_payload(b, toc.postings_table, f, SECTION_TABLE)?;
         let table_base = toc.postings_table as usize + 8;
@@ -240,6 +316,7 @@ impl Reader {
         Ok(Reader {
             file,
             data,
+            loader,
             version,
             toc,
             symbols,
@@ -335,6 +412,9 @@ impl Reader {
 
     /// The postings list stored at absolute offset `off`.
     pub fn postings_at(&self, off: u64) -> Result<BigEndianPostings<'_>, IndexError> {
+        if let Some(l) = &self.loader {
+            load_section(l.as_ref(), self.bytes(), &self.file, off)?;
+        }
         let payload = section_payload(self.bytes(), off, &self.file, SECTION_POSTINGS)?;
         let mut d = Decbuf::new(payload, off + 4);
         let n = d
@@ -491,6 +571,20 @@ impl Reader {
                     "series reference {id} is beyond the end of the file"
                 ))
             })?;
+        if let Some(l) = &self.loader {
+            // The length (a uvarint of at most 10 bytes), then the entry and its CRC.
+            load_range(l.as_ref(), &self.file, off, off + 10)?;
+            let mut d = Decbuf::new(&b[start..], off);
+            let len = d
+                .uvarint()
+                .map_err(|e| e.into_index_error(&self.file, SECTION_SERIES))?;
+            load_range(
+                l.as_ref(),
+                &self.file,
+                off,
+                d.offset().saturating_add(len).saturating_add(4),
+            )?;
+        }
         let mut d = Decbuf::new(&b[start..], off);
         let len = d
             .uvarint()

@@ -132,6 +132,25 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         instances: usize,
     },
+    /// The store gateway: Prometheus' HTTP query API (and, with `--grpc-listen`, Thanos'
+    /// StoreAPI) over the blocks of a bucket, read in place.
+    Store {
+        /// Bucket URL: file:///dir, memory://, s3://bucket/prefix?endpoint=... (feature aws).
+        #[arg(long)]
+        bucket: String,
+        /// Local directory for the partial copies of index and chunk files.
+        #[arg(long, default_value = "./store-cache")]
+        cache_dir: PathBuf,
+        /// HTTP listen address.
+        #[arg(long, default_value = "0.0.0.0:9092")]
+        listen: std::net::SocketAddr,
+        /// Thanos StoreAPI gRPC listen address.
+        #[arg(long)]
+        grpc_listen: Option<std::net::SocketAddr>,
+        /// How often the bucket is listed for new and deleted blocks.
+        #[arg(long, default_value = "3m", value_parser = parse_duration)]
+        sync_interval: i64,
+    },
     /// The bucket compactor (Thanos' `compact`): merges each group's blocks into larger
     /// ones, deduplicates replicas, applies retention and deletes marked blocks.
     Compact {
@@ -403,6 +422,32 @@ fn run(args: Args) -> Result<(), cli::CliError> {
                 progress: true,
             };
             cli::import::run(&file, &out_dir, &opts, &mut out)?;
+        }
+        Command::Store {
+            bucket,
+            cache_dir,
+            listen,
+            grpc_listen,
+            sync_interval,
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| cli::CliError::Other(format!("starting the runtime: {e}")))?;
+            let cfg = tsdb_examples::store::StoreConfig {
+                bucket,
+                cache_dir,
+                listen,
+                grpc_listen,
+                sync_interval: std::time::Duration::from_millis(sync_interval.max(1000) as u64),
+            };
+            return rt
+                .block_on(tsdb_examples::store::run(
+                    cfg,
+                    tsdb_examples::serve::shutdown_signal(),
+                    |addr| eprintln!("tsdb store: listening on {addr}"),
+                ))
+                .map_err(|e| cli::CliError::Other(format!("store: {e}")));
         }
         Command::Compact {
             bucket,

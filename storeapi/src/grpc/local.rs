@@ -11,12 +11,12 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use chunkenc::builder::ChunkBuilder;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
-use tsdb_core::storage::{Queryable, SelectHints, ValueType};
+use tsdb_core::head::querier::encode_samples;
+use tsdb_core::storage::{Queryable, SelectHints};
 use tsdb_index::{Labels, LabelsBuilder, MatchType, Matcher};
 
 use super::convert::{matchers, to_proto_chunk, to_proto_labels};
@@ -122,33 +122,14 @@ impl LocalStore {
             let labels = self.with_external(series.labels());
             let mut chunks = Vec::new();
             if !req.skip_chunks {
-                let mut b = ChunkBuilder::new(SAMPLES_PER_CHUNK);
-                let mut it = series.iter();
-                let mut vt = it.seek(req.min_time);
-                let bad = |e: chunkenc::ChunkError| Status::internal(e.to_string());
-                while vt != ValueType::None && it.at_t() <= req.max_time {
-                    match vt {
-                        ValueType::Float => {
-                            let (t, v) = it.at();
-                            b.push_float(t, v).map_err(bad)?;
-                        }
-                        ValueType::Histogram => {
-                            let (t, h) = it.at_histogram();
-                            b.push_histogram(t, h).map_err(bad)?;
-                        }
-                        ValueType::FloatHistogram => {
-                            let (t, h) = it.at_float_histogram();
-                            let h = h.clone();
-                            b.push_float_histogram(t, &h).map_err(bad)?;
-                        }
-                        ValueType::None => break,
-                    }
-                    vt = it.next();
-                }
-                if let Some(e) = it.err() {
-                    return Err(Status::internal(e.to_string()));
-                }
-                for c in b.finish() {
+                let built = encode_samples(
+                    &mut *series.iter(),
+                    req.min_time,
+                    req.max_time,
+                    SAMPLES_PER_CHUNK,
+                )
+                .map_err(internal)?;
+                for c in built {
                     let Some(raw) = to_proto_chunk(c.encoding, c.bytes) else {
                         continue;
                     };

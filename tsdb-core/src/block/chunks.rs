@@ -18,6 +18,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
+use std::sync::Arc;
+use tsdb_index::lazy::RangeLoader;
 
 use super::error::BlockError;
 use super::fsutil;
@@ -88,6 +90,8 @@ pub(crate) fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
 struct Segment {
     path: PathBuf,
     map: Mmap,
+    /// Loads ranges of a lazily filled segment before they are read.
+    loader: Option<Arc<dyn RangeLoader>>,
 }
 
 /// Memory-mapped reader over a block's chunk segments.
@@ -122,10 +126,29 @@ impl ChunkReader {
             }
         }
         names.sort();
-        let mut segments = Vec::with_capacity(names.len());
+        let segments = names
+            .into_iter()
+            .map(|name| (chunks_dir.join(name), None))
+            .collect();
+        Self::open_segments(segments)
+    }
+
+    /// Opens lazily filled copies of segment files, in order: each path is a (sparse) file
+    /// of the segment's full size whose ranges its loader fills in before they are read.
+    pub fn open_lazy(segments: Vec<(PathBuf, Arc<dyn RangeLoader>)>) -> Result<Self, BlockError> {
+        Self::open_segments(segments.into_iter().map(|(p, l)| (p, Some(l))).collect())
+    }
+
+    fn open_segments(
+        paths: Vec<(PathBuf, Option<Arc<dyn RangeLoader>>)>,
+    ) -> Result<Self, BlockError> {
+        let mut segments = Vec::with_capacity(paths.len());
         let mut size = 0;
-        for name in names {
-            let path = chunks_dir.join(&name);
+        for (path, loader) in paths {
+            if let Some(l) = &loader {
+                l.load(0, SEGMENT_HEADER_SIZE as u64)
+                    .map_err(|e| BlockError::io(&path, "load range", e))?;
+            }
             let file = File::open(&path).map_err(|e| BlockError::io(&path, "open", e))?;
             // SAFETY: block files are immutable once the block is visible; nothing truncates
             // them while the block is open (deletion only unlinks).
@@ -156,7 +179,7 @@ impl ChunkReader {
                 ));
             }
             size += map.len() as u64;
-            segments.push(Segment { path, map });
+            segments.push(Segment { path, map, loader });
         }
         Ok(ChunkReader { segments, size })
     }
@@ -183,6 +206,20 @@ impl ChunkReader {
         };
         let map = &seg.map[..];
         let corrupt = |msg: String| BlockError::corrupt(&seg.path, "chunk", off as u64, msg);
+        if let Some(l) = &seg.loader {
+            let load = |end: usize| {
+                l.load(off as u64, end as u64)
+                    .map_err(|e| BlockError::io(&seg.path, "load range", e))
+            };
+            load(off.saturating_add(MAX_LEN_FIELD))?;
+            if let Some((len, n)) = map.get(off..).and_then(|b| read_uvarint(b, MAX_LEN_FIELD)) {
+                load(
+                    off.saturating_add(n)
+                        .saturating_add(len as usize)
+                        .saturating_add(1 + CRC_LEN),
+                )?;
+            }
+        }
         if off < SEGMENT_HEADER_SIZE || off >= map.len() {
             return Err(corrupt(format!(
                 "offset outside the segment's records (size {})",

@@ -53,6 +53,26 @@ impl Block {
         })
     }
 
+    /// A block from parts opened elsewhere (a lazily filled copy of a block in object
+    /// storage, say), without tombstones. `dir` names it in errors; `size` is what
+    /// [`Block::size`] reports.
+    pub fn from_parts(
+        dir: PathBuf,
+        meta: BlockMeta,
+        index: IndexReader,
+        chunks: ChunkReader,
+        size: u64,
+    ) -> Block {
+        Block {
+            dir,
+            meta,
+            index,
+            chunks,
+            tombstones: Tombstones::new(),
+            size,
+        }
+    }
+
     /// The block directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -209,6 +209,43 @@ impl Series for HeadSeries {
     }
 }
 
+/// Re-encodes the samples of `it` within `[mint, maxt]` into chunks of at most
+/// `samples_per_chunk` samples (floats as XOR, histograms in their own encodings), for
+/// readers that must own a series' data (StoreAPI frames, relabelled series).
+pub fn encode_samples(
+    it: &mut dyn SampleIterator,
+    mint: i64,
+    maxt: i64,
+    samples_per_chunk: usize,
+) -> Result<Vec<chunkenc::builder::BuiltChunk>> {
+    let mut b = chunkenc::builder::ChunkBuilder::new(samples_per_chunk);
+    let bad = |e: chunkenc::ChunkError| StorageError::Other(e.to_string());
+    let mut vt = it.seek(mint);
+    while vt != ValueType::None && it.at_t() <= maxt {
+        match vt {
+            ValueType::Float => {
+                let (t, v) = it.at();
+                b.push_float(t, v).map_err(bad)?;
+            }
+            ValueType::Histogram => {
+                let (t, h) = it.at_histogram();
+                b.push_histogram(t, h).map_err(bad)?;
+            }
+            ValueType::FloatHistogram => {
+                let (t, h) = it.at_float_histogram();
+                let h = h.clone();
+                b.push_float_histogram(t, &h).map_err(bad)?;
+            }
+            ValueType::None => break,
+        }
+        vt = it.next();
+    }
+    if let Some(e) = it.err() {
+        return Err(StorageError::Other(e.to_string()));
+    }
+    Ok(b.finish())
+}
+
 /// Iterates the samples of time-ordered, non-overlapping chunks of any encoding within
 /// `[mint, maxt]` (for chunks that came from elsewhere, e.g. a remote store).
 pub fn iter_chunks(chunks: &[ClosedChunk], mint: i64, maxt: i64) -> Box<dyn SampleIterator + '_> {

@@ -11,6 +11,7 @@ pub mod series;
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use tsdb_index::postings::{BoxPostings, Postings};
 use tsdb_index::{ChunkMeta, Labels, Matcher};
@@ -312,6 +313,47 @@ impl Blocks {
     /// A merging querier over `[mint, maxt]`.
     pub fn multi_querier(&self, mint: i64, maxt: i64) -> MultiBlockQuerier<'_> {
         MultiBlockQuerier::new(&self.blocks, mint, maxt)
+    }
+}
+
+self_cell::self_cell!(
+    /// A querier over a snapshot of blocks that keeps the snapshot alive: blocks replaced or
+    /// deleted meanwhile stay readable (their files stay mapped) until it is dropped.
+    pub struct SnapshotQuerier {
+        owner: Arc<Blocks>,
+        #[covariant]
+        dependent: MultiBlockQuerier,
+    }
+);
+
+impl SnapshotQuerier {
+    /// A querier over `[mint, maxt]` of `blocks`.
+    pub fn over(blocks: Arc<Blocks>, mint: i64, maxt: i64) -> Self {
+        SnapshotQuerier::new(blocks, |b| b.multi_querier(mint, maxt))
+    }
+
+    /// The underlying merging querier.
+    pub fn blocks_querier(&self) -> &MultiBlockQuerier<'_> {
+        self.borrow_dependent()
+    }
+}
+
+impl Querier for SnapshotQuerier {
+    fn select<'b>(
+        &'b self,
+        sorted: bool,
+        hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Result<Box<dyn SeriesSet + 'b>> {
+        self.blocks_querier().select(sorted, hints, matchers)
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.blocks_querier().label_values(name, matchers)
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.blocks_querier().label_names(matchers)
     }
 }
 

@@ -1,0 +1,175 @@
+//! `tsdb store` over Prometheus' fixture blocks uploaded to a file:// bucket: every sample
+//! reads back as Prometheus' own dump has it (plus the external label), PromQL answers
+//! equal those of `tsdb serve` over the same blocks on disk, and a `tsdb query` in front of
+//! the store's StoreAPI answers the same.
+
+mod common;
+mod serve_common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serve_common::{get, Server};
+
+/// A child process killed when dropped, with the addresses it announced.
+struct Proc {
+    child: Child,
+    addrs: Vec<String>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `tsdb ARGS` and waits for one stderr line per prefix in `announce`.
+fn start(args: &[&str], announce: &[&str]) -> Proc {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tsdb"))
+        .args(args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut addrs = vec![String::new(); announce.len()];
+    while addrs.iter().any(String::is_empty) {
+        let line = match lines.next() {
+            Some(Ok(l)) => l,
+            other => panic!("tsdb {args:?} exited: {other:?}"),
+        };
+        for (i, p) in announce.iter().enumerate() {
+            if let Some(a) = line.strip_prefix(p) {
+                addrs[i] = a.trim().to_string();
+            }
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Proc { child, addrs }
+}
+
+fn instant(addr: &str, query: &str, time: &str) -> serde_json::Value {
+    let a = get(
+        &format!("http://{addr}/api/v1/query"),
+        &[("query", query), ("time", time)],
+        &[],
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.json()
+}
+
+/// A vector or matrix answer as sorted `labels value(s)` lines, without `drop` labels.
+fn lines(answer: &serde_json::Value, drop: &str) -> Vec<String> {
+    let mut out: Vec<String> = answer["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let mut metric = s["metric"].as_object().unwrap().clone();
+            metric.remove(drop);
+            let values = if s["values"].is_array() {
+                s["values"].to_string()
+            } else {
+                s["value"].to_string()
+            };
+            format!("{} {values}", serde_json::Value::Object(metric))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn serves_uploaded_blocks_like_the_local_node_and_through_the_querier() {
+    let fixture = common::prom_blocks();
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", tmp.path().join("bucket").display());
+    let up = Command::new(env!("CARGO_BIN_EXE_tsdb"))
+        .args(["bucket", "upload"])
+        .arg(&fixture)
+        .args(["--bucket", &url, "--label", "cluster=eu-1", "-q"])
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+
+    let cache = tmp.path().join("cache");
+    let store = start(
+        &[
+            "store",
+            "--bucket",
+            &url,
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--grpc-listen",
+            "127.0.0.1:0",
+        ],
+        &[
+            "tsdb store: listening on ",
+            "tsdb store: StoreAPI gRPC listening on ",
+        ],
+    );
+    let (http, grpc) = (store.addrs[0].clone(), store.addrs[1].clone());
+    let data = tmp.path().join("data");
+    common::copy_dir(&fixture, &data);
+    let local = Server::start(&data);
+    let querier = start(
+        &["query", "--listen", "127.0.0.1:0", "--endpoint", &grpc],
+        &["tsdb query: listening on "],
+    );
+
+    // Every raw sample, as Prometheus' dump has them.
+    let all = instant(&http, "{__name__=~\".+\"}[10h]", "1700014400");
+    let mut got = Vec::new();
+    for s in all["data"]["result"].as_array().unwrap() {
+        assert_eq!(s["metric"]["cluster"], "eu-1");
+        for p in s["values"].as_array().unwrap() {
+            got.push((s["metric"].clone(), p.clone()));
+        }
+    }
+    let expected = std::fs::read_to_string(fixture.join("expected.dump")).unwrap();
+    assert_eq!(got.len(), expected.lines().count());
+    let from_local = instant(&local.addr, "{__name__=~\".+\"}[10h]", "1700014400");
+    assert_eq!(lines(&all, "cluster"), lines(&from_local, "cluster"));
+
+    let mut with_data = 0;
+    for q in [
+        "sum by (code) (rate(http_requests_total[5m]))",
+        "histogram_quantile(0.9, sum by (le) (rate(req_duration_seconds_bucket[10m])))",
+        "count by (job) (up)",
+        "topk(2, http_requests_total)",
+    ] {
+        for t in ["1700003000", "1700010000", "1700014000"] {
+            let ours = instant(&http, q, t);
+            let reference = instant(&local.addr, q, t);
+            with_data += usize::from(!lines(&reference, "").is_empty());
+            assert_eq!(
+                lines(&ours, "cluster"),
+                lines(&reference, "cluster"),
+                "{q} @ {t}"
+            );
+            let through = instant(&querier.addrs[0], q, t);
+            assert_eq!(
+                lines(&through, "cluster"),
+                lines(&reference, "cluster"),
+                "{q} @ {t}"
+            );
+        }
+    }
+    assert!(with_data >= 8, "only {with_data} of 12 answers hold data");
+    let labels = get(
+        &format!("http://{http}/api/v1/label/cluster/values"),
+        &[],
+        &[],
+    )
+    .json();
+    assert_eq!(labels["data"], serde_json::json!(["eu-1"]));
+    drop((store, querier));
+    assert!(local.stop().success());
+}
