@@ -200,8 +200,9 @@ impl<'h> HeadAppender<'h> {
         self.len() == 0
     }
 
-    /// Writes the transaction to the WAL (fsynced) and applies it. On a WAL error nothing is
-    /// applied and the error is returned.
+    /// Writes the transaction to the WAL, applies it, and (with `sync_on_commit`) returns
+    /// once the WAL is fsynced, sharing the fsync with concurrent commits (group commit). On
+    /// a WAL write error nothing is applied; a failed fsync is [`AppendError::WalSync`].
     pub fn commit(mut self) -> Result<(), AppendError> {
         let mut wal = self.head.wal.lock().unwrap_or_else(|e| e.into_inner());
         // The head may have been truncated since the samples were appended: samples it no
@@ -245,6 +246,7 @@ impl<'h> HeadAppender<'h> {
         {
             refresh(s, &mut smp.series_ref);
         }
+        let mut write_number = None;
         if let Some(w) = wal.as_mut() {
             // Log every series of the batch not logged yet: also those created by an
             // appender that was dropped without commit or rollback. Flags are claimed under
@@ -304,11 +306,14 @@ impl<'h> HeadAppender<'h> {
             }
             if !recs.is_empty() {
                 let refs: Vec<&[u8]> = recs.iter().map(|r| r.as_slice()).collect();
-                if let Err(e) = w.commit(&refs) {
+                if let Err(e) = w.log(&refs) {
                     for s in &claimed {
                         s.unset_logged();
                     }
                     return Err(e.into());
+                }
+                if w.options().sync_on_commit {
+                    write_number = Some(self.head.wal_sync.wrote(w.segment_file()));
                 }
             }
         }
@@ -344,6 +349,14 @@ impl<'h> HeadAppender<'h> {
         }
         if mint <= maxt {
             self.head.update_min_max(mint, maxt);
+        }
+        // The fsync runs outside the WAL lock, shared with the commits that wrote meanwhile.
+        drop(wal);
+        if let Some(n) = write_number {
+            self.head
+                .wal_sync
+                .wait_durable(n)
+                .map_err(AppendError::WalSync)?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 
 pub mod appender;
 pub mod delete;
+pub mod group_sync;
 pub mod querier;
 pub mod replay;
 pub mod series;
@@ -22,6 +23,7 @@ use tsdb_index::Labels;
 
 use crate::wlog::{WalError, WalWriter};
 pub use appender::HeadAppender;
+use group_sync::GroupSync;
 pub use querier::HeadQuerier;
 pub use replay::ReplayStats;
 pub use series::MemSeries;
@@ -95,6 +97,10 @@ pub enum AppendError {
     /// Writing the WAL failed: nothing of the transaction was applied.
     #[error("write to WAL: {0}")]
     Wal(#[from] WalError),
+    /// The transaction is in the WAL and applied, but fsyncing the WAL failed: it may not
+    /// survive a machine crash (retrying it is safe: the same samples are accepted again).
+    #[error("fsync WAL: {0}")]
+    WalSync(std::io::Error),
 }
 
 /// Series of the head, found by reference or by label hash; plus an inverted index of label
@@ -190,6 +196,8 @@ pub struct Head {
     pub(crate) wal: Mutex<Option<WalWriter>>,
     /// Deleted intervals per series, from tombstone records.
     pub(crate) tombstones: RwLock<HashMap<u64, Vec<(i64, i64)>>>,
+    /// Group commit: the WAL writes not yet known durable.
+    pub(crate) wal_sync: GroupSync,
 }
 
 impl Head {
@@ -204,6 +212,7 @@ impl Head {
             min_valid_time: AtomicI64::new(i64::MIN),
             wal: Mutex::new(None),
             tombstones: RwLock::new(HashMap::new()),
+            wal_sync: GroupSync::default(),
         }
     }
 

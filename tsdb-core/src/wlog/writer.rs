@@ -3,6 +3,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::fragment::{put_header, FragmentType};
 use super::{
@@ -55,7 +56,7 @@ impl Default for WalOptions {
 pub struct WalWriter {
     dir: PathBuf,
     opts: WalOptions,
-    file: File,
+    file: Arc<File>,
     segment: u64,
     page: Box<[u8]>,
     /// Bytes of `page` filled with fragments.
@@ -79,7 +80,7 @@ impl WalWriter {
         }
         std::fs::create_dir_all(dir).map_err(|e| WalError::io(dir, e))?;
         let next = list_segments(dir)?.last().map(|s| s.index + 1).unwrap_or(0);
-        let file = create_segment(dir, next)?;
+        let file = Arc::new(create_segment(dir, next)?);
         Ok(WalWriter {
             dir: dir.to_path_buf(),
             opts,
@@ -133,6 +134,13 @@ impl WalWriter {
         self.file.sync_data().map_err(|e| WalError::io(path, e))
     }
 
+    /// The current segment file, to fsync it without holding the writer (group commit):
+    /// every record logged so far is either in it or in an older segment, which was synced
+    /// when the writer moved on.
+    pub fn segment_file(&self) -> Arc<File> {
+        self.file.clone()
+    }
+
     /// Finishes the current segment (zero-padding its last page) and starts the next one.
     /// Returns the new segment's index.
     pub fn next_segment(&mut self) -> Result<u64> {
@@ -141,7 +149,7 @@ impl WalWriter {
         }
         self.sync()?;
         let next = self.segment + 1;
-        self.file = create_segment(&self.dir, next)?;
+        self.file = Arc::new(create_segment(&self.dir, next)?);
         self.segment = next;
         self.done_pages = 0;
         Ok(next)
@@ -182,7 +190,7 @@ impl WalWriter {
             self.page[self.alloc..].fill(0);
             self.alloc = PAGE_SIZE;
         }
-        if let Err(e) = self.file.write_all(&self.page[self.flushed..self.alloc]) {
+        if let Err(e) = (&*self.file).write_all(&self.page[self.flushed..self.alloc]) {
             return Err(WalError::io(segment_name(&self.dir, self.segment), e));
         }
         self.flushed = self.alloc;
