@@ -37,7 +37,7 @@ pub(crate) struct FetchedSeries {
 
 impl FetchedSeries {
     /// The latest non-stale sample at or before `ref_t` within the lookback window.
-    fn at(&self, ref_t: i64, lookback: i64) -> Option<(i64, &Pt)> {
+    pub(crate) fn at(&self, ref_t: i64, lookback: i64) -> Option<(i64, &Pt)> {
         let i = self.t.partition_point(|&t| t <= ref_t);
         if i == 0 {
             return None;
@@ -119,11 +119,17 @@ impl FetchedSeries {
     }
 }
 
-/// Series per selector, keyed by the selector's address in the prepared expression.
+/// Series read from storage, keyed by the address in the prepared expression of the node
+/// that needs them: a selector ([`selector_key`]) or an `info()` call, for its info series
+/// ([`info_key`]). Distinct nodes have distinct addresses, so the keys cannot collide.
 pub(crate) type SelectorData = HashMap<usize, Arc<Vec<FetchedSeries>>>;
 
 pub(crate) fn selector_key(vs: &VectorSelector) -> usize {
     vs as *const VectorSelector as usize
+}
+
+pub(crate) fn info_key(c: &Call) -> usize {
+    c as *const Call as usize
 }
 
 /// Evaluation state for one (sub)range.
@@ -182,7 +188,7 @@ impl<'a> Evaluator<'a> {
         self.annos.merge(c.annos);
     }
 
-    fn num_steps(&self) -> usize {
+    pub(crate) fn num_steps(&self) -> usize {
         ((self.end - self.start) / self.interval + 1) as usize
     }
 
@@ -200,7 +206,7 @@ impl<'a> Evaluator<'a> {
         Ok(())
     }
 
-    fn add_samples(&mut self, n: i64) -> EvalResult<()> {
+    pub(crate) fn add_samples(&mut self, n: i64) -> EvalResult<()> {
         self.current_samples += n;
         self.update_peak();
         if self.current_samples > self.max_samples {
@@ -209,7 +215,7 @@ impl<'a> Evaluator<'a> {
         Ok(())
     }
 
-    fn update_peak(&mut self) {
+    pub(crate) fn update_peak(&mut self) {
         if self.current_samples > self.peak_samples {
             self.peak_samples = self.current_samples;
         }
@@ -320,6 +326,14 @@ impl<'a> Evaluator<'a> {
     pub(crate) fn series_for(&self, vs: &VectorSelector) -> &'a [FetchedSeries] {
         self.data
             .get(&selector_key(vs))
+            .map(|v| v.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// The candidate info series read for an `info()` call.
+    pub(crate) fn info_series_for(&self, c: &Call) -> &'a [FetchedSeries] {
+        self.data
+            .get(&info_key(c))
             .map(|v| v.as_slice())
             .unwrap_or(&[])
     }
@@ -1186,11 +1200,19 @@ fn has_at_modifier(e: &Expr) -> bool {
     found
 }
 
+/// Keys of everything in `e` that has data, in query order.
 fn collect_selectors(e: &Expr, out: &mut Vec<usize>) {
     match e {
         Expr::VectorSelector(vs) => out.push(selector_key(vs)),
         Expr::MatrixSelector(ms) => out.push(selector_key(&ms.vector_selector)),
-        _ => e.for_each_child(|c| collect_selectors(c, out)),
+        _ => {
+            if let Expr::Call(c) = e {
+                if c.func.name == "info" {
+                    out.push(info_key(c));
+                }
+            }
+            e.for_each_child(|c| collect_selectors(c, out))
+        }
     }
 }
 

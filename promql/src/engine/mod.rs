@@ -272,7 +272,8 @@ fn strip(e: &Expr) -> &Expr {
     }
 }
 
-/// Reads every selector's series in the time range it needs.
+/// Reads every selector's series (and every `info()` call's info series) in the time range
+/// it needs.
 fn fetch(
     q: &dyn Queryable,
     e: &Expr,
@@ -283,25 +284,24 @@ fn fetch(
     annos: &mut Annotations,
 ) -> Result<SelectorData, EngineError> {
     let mut wanted = Vec::new();
-    prepare::for_each_selector_range(e, start, end, lookback, &mut |vs, r, range| {
-        wanted.push((vs, r, range));
-    });
+    prepare::for_each_series_request(e, start, end, lookback, &mut |req| wanted.push(req));
     let mut data = SelectorData::new();
     if wanted.is_empty() {
         return Ok(data);
     }
-    let mint = wanted.iter().map(|w| w.1.start).min().unwrap_or(0);
-    let maxt = wanted.iter().map(|w| w.1.end).max().unwrap_or(0);
+    let mint = wanted.iter().map(|w| w.range.start).min().unwrap_or(0);
+    let maxt = wanted.iter().map(|w| w.range.end).max().unwrap_or(0);
     let querier = q.querier(mint, maxt)?;
-    for (vs, r, range) in wanted {
+    for req in wanted {
+        let r = &req.range;
         let hints = SelectHints {
             start: r.start,
             end: r.end,
             step: 0,
-            range,
-            func: None,
+            range: req.eval_range,
+            func: req.func.map(str::to_string),
         };
-        let mut set = querier.select(false, Some(&hints), &vs.matchers)?;
+        let mut set = querier.select(false, Some(&hints), &req.matchers)?;
         let mut out = Vec::new();
         while let Some(s) = set.next_series() {
             let s = s?;
@@ -340,7 +340,7 @@ fn fetch(
         }
         stats.series_fetched += out.len();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        data.insert(eval::selector_key(vs), Arc::new(out));
+        data.insert(req.key, Arc::new(out));
     }
     for w in querier.warnings() {
         annos.add(Annotation::storage_warning(w));

@@ -1,9 +1,15 @@
 //! Query preparation, before any data is read: folding `start()`/`end()`/`range()`/`step()`,
 //! evaluating duration expressions, resolving `@ start()`/`@ end()`, wrapping step-invariant
-//! sub-trees, and computing the time range every selector needs.
+//! sub-trees, and computing the time range every selector (and every `info()` call's info
+//! series) needs.
+
+use std::borrow::Cow;
+
+use tsdb_index::Matcher;
 
 use crate::ast::{
     AtModifierPreprocessor, DurationExpr, DurationOp, Expr, NumberLiteral, StepInvariantExpr,
+    VectorSelector,
 };
 
 use super::EngineError;
@@ -364,77 +370,143 @@ pub(crate) struct SelectorRange {
     pub end: i64,
 }
 
-/// Computes every selector's read range, like Prometheus' `getTimeRangesForSelector`.
-/// `f` receives the selector, its range and the range of an enclosing matrix selector.
-pub(crate) fn for_each_selector_range<'a>(
+/// One read from storage the evaluator will need: the series matching `matchers` over
+/// `range`, stored under `key` (see [`super::eval::SelectorData`]).
+pub(crate) struct SeriesRequest<'a> {
+    /// Where the evaluator looks the series up.
+    pub key: usize,
+    /// Which series to read.
+    pub matchers: Cow<'a, [Matcher]>,
+    /// The time range to read.
+    pub range: SelectorRange,
+    /// The range of an enclosing matrix selector (0 for none).
+    pub eval_range: i64,
+    /// The function the series are read for, as a hint to storage.
+    pub func: Option<&'static str>,
+}
+
+/// What fixes a read's time range besides the query range and the subqueries around it.
+struct ReadAnchor {
+    timestamp: Option<i64>,
+    offset_ms: i64,
+    anchored: bool,
+    smoothed: bool,
+}
+
+impl ReadAnchor {
+    fn of(vs: &VectorSelector) -> Self {
+        ReadAnchor {
+            timestamp: vs.timestamp,
+            offset_ms: vs.original_offset_ms,
+            anchored: vs.anchored,
+            smoothed: vs.smoothed,
+        }
+    }
+}
+
+/// Lists every read the expression needs, like Prometheus' `getTimeRangesForSelector` for
+/// selectors. An `info()` call reads its info series instead of its label-selector
+/// argument, which only describes them and is never evaluated.
+pub(crate) fn for_each_series_request<'a>(
     e: &'a Expr,
     start: i64,
     end: i64,
     lookback: i64,
-    f: &mut impl FnMut(&'a crate::ast::VectorSelector, SelectorRange, i64),
+    f: &mut impl FnMut(SeriesRequest<'a>),
 ) {
+    type Subqueries = Vec<(i64, i64, Option<i64>)>;
+    fn range_for(
+        q: (i64, i64, i64),
+        a: &ReadAnchor,
+        eval_range: i64,
+        subqs: &Subqueries,
+    ) -> SelectorRange {
+        let (mut start, mut end, lookback) = q;
+        let (mut so, mut sr, mut sts) = (0i64, 0i64, None);
+        for (off, rng, t) in subqs {
+            so += off;
+            sr += rng;
+            if let Some(t) = t {
+                so = *off;
+                sr = *rng;
+                sts = Some(*t);
+            }
+        }
+        if let Some(t) = sts {
+            start = t;
+            end = t;
+        }
+        if let Some(t) = a.timestamp {
+            start = t;
+            end = t;
+        } else {
+            start = start - so - sr;
+            end -= so;
+        }
+        if eval_range == 0 {
+            start -= lookback - 1;
+            if a.smoothed {
+                end += lookback;
+            }
+        } else if a.anchored {
+            start -= lookback + eval_range - 1;
+        } else if a.smoothed {
+            start -= lookback + eval_range - 1;
+            end += lookback;
+        } else {
+            start -= eval_range - 1;
+        }
+        start -= a.offset_ms;
+        end -= a.offset_ms;
+        SelectorRange { start, end }
+    }
     fn walk<'a>(
         e: &'a Expr,
         q: (i64, i64, i64),
-        subqs: &mut Vec<(i64, i64, Option<i64>)>,
-        f: &mut impl FnMut(&'a crate::ast::VectorSelector, SelectorRange, i64),
+        subqs: &mut Subqueries,
+        f: &mut impl FnMut(SeriesRequest<'a>),
     ) {
-        let (qs, qe, lookback) = q;
-        let range_for = |vs: &crate::ast::VectorSelector,
-                         eval_range: i64,
-                         subqs: &[(i64, i64, Option<i64>)]| {
-            let (mut start, mut end) = (qs, qe);
-            let (mut so, mut sr, mut sts) = (0i64, 0i64, None);
-            for (off, rng, t) in subqs {
-                so += off;
-                sr += rng;
-                if let Some(t) = t {
-                    so = *off;
-                    sr = *rng;
-                    sts = Some(*t);
-                }
-            }
-            if let Some(t) = sts {
-                start = t;
-                end = t;
-            }
-            if let Some(t) = vs.timestamp {
-                start = t;
-                end = t;
-            } else {
-                start = start - so - sr;
-                end -= so;
-            }
-            if eval_range == 0 {
-                start -= lookback - 1;
-                if vs.smoothed {
-                    end += lookback;
-                }
-            } else if vs.anchored {
-                start -= lookback + eval_range - 1;
-            } else if vs.smoothed {
-                start -= lookback + eval_range - 1;
-                end += lookback;
-            } else {
-                start -= eval_range - 1;
-            }
-            start -= vs.original_offset_ms;
-            end -= vs.original_offset_ms;
-            SelectorRange { start, end }
-        };
         match e {
-            Expr::VectorSelector(vs) => {
-                let r = range_for(vs, 0, subqs);
-                f(vs, r, 0);
-            }
+            Expr::VectorSelector(vs) => f(SeriesRequest {
+                key: super::eval::selector_key(vs),
+                matchers: Cow::Borrowed(&vs.matchers),
+                range: range_for(q, &ReadAnchor::of(vs), 0, subqs),
+                eval_range: 0,
+                func: None,
+            }),
             Expr::MatrixSelector(ms) => {
-                let r = range_for(&ms.vector_selector, ms.range_ms, subqs);
-                f(&ms.vector_selector, r, ms.range_ms);
+                let vs = &ms.vector_selector;
+                f(SeriesRequest {
+                    key: super::eval::selector_key(vs),
+                    matchers: Cow::Borrowed(&vs.matchers),
+                    range: range_for(q, &ReadAnchor::of(vs), ms.range_ms, subqs),
+                    eval_range: ms.range_ms,
+                    func: None,
+                })
             }
             Expr::Subquery(sq) => {
                 subqs.push((sq.original_offset_ms, sq.range_ms, sq.timestamp));
                 walk(&sq.expr, q, subqs, f);
                 subqs.pop();
+            }
+            Expr::Call(c) if c.func.name == "info" => {
+                // The info series are looked up like an instant selector standing where the
+                // call is, moved by the `@` and offset that govern the first argument.
+                let (timestamp, offset_ms) = super::info::reference_time(&c.args[0]);
+                let anchor = ReadAnchor {
+                    timestamp,
+                    offset_ms,
+                    anchored: false,
+                    smoothed: false,
+                };
+                f(SeriesRequest {
+                    key: super::eval::info_key(c),
+                    matchers: Cow::Owned(super::info::info_series_matchers(c)),
+                    range: range_for(q, &anchor, 0, subqs),
+                    eval_range: 0,
+                    func: Some("info"),
+                });
+                walk(&c.args[0], q, subqs, f);
             }
             _ => e.for_each_child(|c| walk(c, q, subqs, f)),
         }
