@@ -13,6 +13,7 @@ use std::iter::Peekable;
 use chunkenc::{FloatHistogram, Histogram};
 use tsdb_index::{Labels, Matcher};
 
+use crate::block::meta::HINT_FROM_OUT_OF_ORDER;
 use crate::block::BlockError;
 use crate::compact::data_dir::{
     apply_retention, clean_tombstones, compact_until_done, delete_series,
@@ -33,6 +34,8 @@ use ulid::Ulid;
 pub const WAL_DIR: &str = "wal";
 /// Name of the head chunks directory inside a data directory.
 pub const CHUNKS_HEAD_DIR: &str = "chunks_head";
+/// Name of the write-behind log of out-of-order samples inside a data directory.
+pub const WBL_DIR: &str = "wbl";
 
 /// How a [`Db`] is opened.
 #[derive(Debug, Clone, Default)]
@@ -58,6 +61,8 @@ pub struct DbOptions {
 pub struct CompactionReport {
     /// The head ranges persisted as blocks.
     pub head: Vec<HeadCompaction>,
+    /// Blocks written from the head's out-of-order samples.
+    pub out_of_order: Vec<crate::block::meta::BlockMeta>,
     /// The merges of persisted blocks, in order.
     pub merged: Vec<CompactOutcome>,
     /// Blocks deleted by retention (or because they were marked deletable).
@@ -159,21 +164,43 @@ impl Db {
         let blocks = Blocks::open_dir(dir)?;
         let head = Head::new(opts.head);
         let wal_opts = opts.wal;
-        // As in Prometheus, the head only takes samples after the newest persisted block.
-        if let Some(max) = blocks.blocks().iter().map(|b| b.meta().max_time).max() {
+        // As in Prometheus, the head only takes in-order samples after the newest persisted
+        // in-order block (blocks of out-of-order samples may reach further).
+        if let Some(max) = blocks
+            .blocks()
+            .iter()
+            .filter(|b| {
+                !b.meta()
+                    .compaction
+                    .hints
+                    .iter()
+                    .any(|h| h == HINT_FROM_OUT_OF_ORDER)
+            })
+            .map(|b| b.meta().max_time)
+            .max()
+        {
             head.set_min_valid_time(max);
         }
+        let wbl_dir = dir.join(WBL_DIR);
         let mut report = OpenReport::default();
-        match head.replay_wal(&wal_dir) {
+        match head.replay_wal_and_wbl(&wal_dir, Some(&wbl_dir)) {
             Ok(stats) => report.replay = stats,
-            Err(WalError::Corruption(c)) if c.dir == wal_dir => {
+            Err(WalError::Corruption(c)) if c.dir == wal_dir || c.dir == wbl_dir => {
                 wlog::repair(&c)?;
+                if c.dir == wal_dir && wbl_dir.is_dir() {
+                    // The WAL's good records are in; the WBL was not read yet.
+                    report.replay.ooo_samples =
+                        head.replay_wbl(&wbl_dir, |r| head.series_by_ref(r))?;
+                }
                 report.repaired = Some(c);
             }
             Err(e) => return Err(e.into()),
         }
         let wal = WalWriter::open(&wal_dir, wal_opts)?;
         head.set_wal(wal);
+        if opts.head.ooo_window > 0 || wbl_dir.is_dir() {
+            head.set_wbl(WalWriter::open(&wbl_dir, wal_opts)?);
+        }
         Ok(Db {
             dir: dir.to_path_buf(),
             blocks: RwLock::new(Arc::new(blocks)),
@@ -235,6 +262,7 @@ impl Db {
         let _one_at_a_time = self.compaction.lock().unwrap_or_else(|e| e.into_inner());
         let mut report = CompactionReport {
             head: self.compact_head_locked()?,
+            out_of_order: self.compact_ooo_locked()?,
             ..Default::default()
         };
         if !self.opts.no_block_compaction {
@@ -300,15 +328,38 @@ impl Db {
             ulids.push(block.meta().ulid);
         }
         if with_head {
+            let failed = |e: BlockError| DbError::HeadCompaction(e.to_string());
             let (mint, maxt) = (self.head.min_time(), self.head.max_time());
             if mint <= maxt {
-                let failed = |e: BlockError| DbError::HeadCompaction(e.to_string());
                 if let Some(meta) = self.head.persist(dest, mint, maxt + 1).map_err(failed)? {
                     ulids.push(meta.ulid);
                 }
             }
+            let ooo = self.head.snapshot_ooo(i64::MAX)?;
+            for meta in self.head.persist_ooo(dest, &ooo).map_err(failed)? {
+                ulids.push(meta.ulid);
+            }
         }
         Ok(ulids)
+    }
+
+    /// Writes the head's out-of-order samples older than the in-order blocks' end into
+    /// blocks of their own (one per block range; leveled compaction merges them with the
+    /// in-order blocks they overlap), makes them visible, then drops them from the head and
+    /// the WBL. A crash in between replays them again, and the duplicate samples merge away
+    /// when the blocks are compacted.
+    fn compact_ooo_locked(&self) -> Result<Vec<crate::block::meta::BlockMeta>, DbError> {
+        let snap = self.head.snapshot_ooo(self.head.min_valid_time())?;
+        if snap.is_empty() {
+            return Ok(Vec::new());
+        }
+        let failed = |e: BlockError| DbError::HeadCompaction(e.to_string());
+        let metas = self.head.persist_ooo(&self.dir, &snap).map_err(failed)?;
+        if !metas.is_empty() {
+            self.set_blocks(Blocks::open_dir(&self.dir)?);
+        }
+        self.head.release_ooo(&snap)?;
+        Ok(metas)
     }
 
     fn compact_head_locked(&self) -> Result<Vec<HeadCompaction>, DbError> {
@@ -385,9 +436,12 @@ impl Db {
         self.head.appender()
     }
 
-    /// Flushes and closes the WAL.
+    /// Flushes and closes the WAL and the WBL.
     pub fn close(self) -> Result<(), DbError> {
         if let Some(w) = self.head.take_wal() {
+            w.close()?;
+        }
+        if let Some(w) = self.head.take_wbl() {
             w.close()?;
         }
         Ok(())

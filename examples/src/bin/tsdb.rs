@@ -104,6 +104,10 @@ enum Command {
         /// Answer `/api/v1/admin/tsdb/*` (delete series, clean tombstones, snapshot).
         #[arg(long)]
         enable_admin_api: bool,
+        /// Accept samples this much older than a series' newest (`30m`, `1h`), as
+        /// Prometheus' `out_of_order_time_window` (default: none).
+        #[arg(long, value_parser = parse_duration)]
+        out_of_order_time_window: Option<i64>,
     },
     /// The querier: Prometheus' HTTP API over StoreAPI endpoints, deduplicating replicas.
     Query {
@@ -322,6 +326,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             retention_time,
             retention_size,
             enable_admin_api,
+            out_of_order_time_window,
         } => {
             let mut cfg = tsdb_examples::serve::ServeConfig {
                 data,
@@ -336,6 +341,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
                     max_bytes: retention_size.unwrap_or(0),
                 },
                 enable_admin_api,
+                out_of_order_window: out_of_order_time_window.unwrap_or(0),
                 ..Default::default()
             };
             if !tenant_headers.is_empty() {

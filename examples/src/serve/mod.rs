@@ -64,6 +64,8 @@ pub struct ServeConfig {
     /// Whether `/api/v1/admin/tsdb/*` (delete series, clean tombstones, snapshot) is on, as
     /// Prometheus' `--web.enable-admin-api`.
     pub enable_admin_api: bool,
+    /// Prometheus' `out_of_order_time_window` in ms (0: late samples are rejected).
+    pub out_of_order_window: i64,
 }
 
 impl Default for ServeConfig {
@@ -82,6 +84,7 @@ impl Default for ServeConfig {
             external_labels: Vec::new(),
             retention: RetentionPolicy::default(),
             enable_admin_api: false,
+            out_of_order_window: 0,
         }
     }
 }
@@ -117,6 +120,7 @@ pub fn app(cfg: &ServeConfig) -> (Router, Arc<ServeState>) {
     let mut db_opts = DbOptions::default();
     db_opts.wal.sync_on_commit = cfg.wal_fsync;
     db_opts.retention = cfg.retention;
+    db_opts.head.ooo_window = cfg.out_of_order_window;
     // Blocks shipped to a bucket stay at 2 h: the bucket's compactor merges them, and a
     // block merged here would be shipped twice (Thanos asks the same of Prometheus).
     db_opts.no_block_compaction = cfg.bucket.is_some();

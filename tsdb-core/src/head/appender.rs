@@ -46,6 +46,9 @@ pub struct HeadAppender<'h> {
     histogram_series: Vec<Arc<MemSeries>>,
     float_histograms: Vec<RefFloatHistogramSample>,
     float_histogram_series: Vec<Arc<MemSeries>>,
+    /// Out-of-order float samples (logged to the WBL, kept apart in their series).
+    ooo_samples: Vec<RefSample>,
+    ooo_series: Vec<Arc<MemSeries>>,
     buf: Vec<u8>,
 }
 
@@ -61,6 +64,8 @@ impl<'h> HeadAppender<'h> {
             histogram_series: Vec::new(),
             float_histograms: Vec::new(),
             float_histogram_series: Vec::new(),
+            ooo_samples: Vec::new(),
+            ooo_series: Vec::new(),
             buf: Vec::new(),
         }
     }
@@ -76,7 +81,7 @@ impl<'h> HeadAppender<'h> {
             return Err(AppendError::EmptyLabels);
         }
         let min_valid = self.min_valid_for(t);
-        if t < min_valid {
+        if t < min_valid && self.head.options().ooo_window == 0 {
             return Err(AppendError::OutOfBounds { t, min_valid });
         }
         let (s, created) = self.head.get_or_create(labels);
@@ -152,7 +157,7 @@ impl<'h> HeadAppender<'h> {
     /// Appends a float sample to the series with reference `series_ref`.
     pub fn append_ref(&mut self, series_ref: u64, t: i64, v: f64) -> Result<u64, AppendError> {
         let min_valid = self.min_valid_for(t);
-        if t < min_valid {
+        if t < min_valid && self.head.options().ooo_window == 0 {
             return Err(AppendError::OutOfBounds { t, min_valid });
         }
         let s = self
@@ -178,21 +183,38 @@ impl<'h> HeadAppender<'h> {
         v: f64,
         min_valid: i64,
     ) -> Result<u64, AppendError> {
-        s.lock().appendable(t, v, min_valid)?;
+        let is_ooo = s.lock().appendable(t, v, min_valid, self.ooo_floor())?;
         let r = s.series_ref();
-        self.samples.push(RefSample {
+        let sample = RefSample {
             series_ref: r,
             st: 0,
             t,
             v,
-        });
-        self.sample_series.push(s);
+        };
+        if is_ooo {
+            self.ooo_samples.push(sample);
+            self.ooo_series.push(s);
+        } else {
+            self.samples.push(sample);
+            self.sample_series.push(s);
+        }
         Ok(r)
+    }
+
+    /// The oldest timestamp the out-of-order window accepts now, if the window is on and
+    /// the head holds samples.
+    fn ooo_floor(&self) -> Option<i64> {
+        let window = self.head.options().ooo_window;
+        let newest = self.head.max_time();
+        (window > 0 && newest != i64::MIN).then(|| newest.saturating_sub(window))
     }
 
     /// Number of samples buffered (floats and histograms).
     pub fn len(&self) -> usize {
-        self.samples.len() + self.histograms.len() + self.float_histograms.len()
+        self.samples.len()
+            + self.histograms.len()
+            + self.float_histograms.len()
+            + self.ooo_samples.len()
     }
 
     /// Whether no sample is buffered.
@@ -232,6 +254,9 @@ impl<'h> HeadAppender<'h> {
         for (s, smp) in self.sample_series.iter_mut().zip(self.samples.iter_mut()) {
             refresh(s, &mut smp.series_ref);
         }
+        for (s, smp) in self.ooo_series.iter_mut().zip(self.ooo_samples.iter_mut()) {
+            refresh(s, &mut smp.series_ref);
+        }
         for (s, smp) in self
             .histogram_series
             .iter_mut()
@@ -258,6 +283,7 @@ impl<'h> HeadAppender<'h> {
                 .iter()
                 .chain(&self.histogram_series)
                 .chain(&self.float_histogram_series)
+                .chain(&self.ooo_series)
             {
                 if !s.is_logged() {
                     s.set_logged();
@@ -316,6 +342,14 @@ impl<'h> HeadAppender<'h> {
                     write_number = Some(self.head.wal_sync.wrote(w.segment_file()));
                 }
             }
+            // Out-of-order samples go to the WBL, after the series records they refer to.
+            if !self.ooo_samples.is_empty() {
+                let mut wbl = self.head.wbl.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(wbl) = wbl.as_mut() {
+                    encode_samples(&self.ooo_samples, &mut self.buf);
+                    wbl.commit(&[&self.buf])?;
+                }
+            }
         }
         let opts = self.head.options();
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
@@ -346,6 +380,9 @@ impl<'h> HeadAppender<'h> {
                 mint = mint.min(smp.t);
                 maxt = maxt.max(smp.t);
             }
+        }
+        for (s, smp) in self.ooo_series.iter().zip(&self.ooo_samples) {
+            s.lock().insert_ooo(smp.t, smp.v);
         }
         if mint <= maxt {
             self.head.update_min_max(mint, maxt);

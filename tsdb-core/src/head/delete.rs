@@ -1,6 +1,7 @@
 //! The delete API for the head: deleted intervals are logged to the WAL as a tombstones
 //! record (so that a restart replays them) and kept in memory; queriers hide the samples at
-//! once and [`Head::persist`] leaves them out of the blocks it writes.
+//! once and [`Head::persist`] leaves them out of the blocks it writes. Out-of-order samples
+//! in the intervals are dropped outright and the WBL rewritten without them.
 
 use tsdb_index::Matcher;
 
@@ -26,7 +27,7 @@ impl Head {
             .into_iter()
             .filter_map(|(r, _)| {
                 let s = self.series_by_ref(r)?;
-                let (first, last) = s.lock().time_range()?;
+                let (first, last) = s.lock().full_time_range()?;
                 let (from, to) = (mint.max(first), maxt.min(last));
                 (from <= to).then_some(RefTombstone {
                     series_ref: r,
@@ -49,6 +50,26 @@ impl Head {
                 .entry(st.series_ref)
                 .or_default()
                 .push((st.mint, st.maxt));
+        }
+        drop(deleted);
+        // Out-of-order samples are removed outright, and the WBL is rewritten without them:
+        // tombstones only outlive the head's in-order data, not the WBL's.
+        let mut removed_ooo = false;
+        for st in &stones {
+            if let Some(s) = self.series_by_ref(st.series_ref) {
+                let mut d = s.lock();
+                let before = d.ooo.len();
+                d.ooo.retain(|&(t, _)| t < st.mint || t > st.maxt);
+                removed_ooo |= d.ooo.len() != before;
+            }
+        }
+        if removed_ooo {
+            let mut wbl = self.wbl.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(w) = wbl.as_mut() {
+                let cut = w.next_segment()?;
+                self.log_remaining_ooo(w)?;
+                w.truncate(cut)?;
+            }
         }
         Ok(stones.len())
     }

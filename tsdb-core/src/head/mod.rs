@@ -8,6 +8,7 @@
 pub mod appender;
 pub mod delete;
 pub mod group_sync;
+pub mod ooo;
 pub mod querier;
 pub mod replay;
 pub mod series;
@@ -40,6 +41,10 @@ pub struct HeadOptions {
     pub chunk_range: i64,
     /// Target samples per chunk.
     pub samples_per_chunk: usize,
+    /// Prometheus' `out_of_order_time_window` in ms: float samples older than their series'
+    /// newest, but no more than this behind the head's newest sample, are kept apart as
+    /// out-of-order samples (logged to `wbl/`) instead of being rejected. 0 disables it.
+    pub ooo_window: i64,
 }
 
 impl Default for HeadOptions {
@@ -47,6 +52,7 @@ impl Default for HeadOptions {
         HeadOptions {
             chunk_range: DEFAULT_CHUNK_RANGE,
             samples_per_chunk: DEFAULT_SAMPLES_PER_CHUNK,
+            ooo_window: 0,
         }
     }
 }
@@ -198,6 +204,8 @@ pub struct Head {
     pub(crate) tombstones: RwLock<HashMap<u64, Vec<(i64, i64)>>>,
     /// Group commit: the WAL writes not yet known durable.
     pub(crate) wal_sync: GroupSync,
+    /// The write-behind log of out-of-order samples (locked after `wal`).
+    pub(crate) wbl: Mutex<Option<WalWriter>>,
 }
 
 impl Head {
@@ -213,6 +221,7 @@ impl Head {
             wal: Mutex::new(None),
             tombstones: RwLock::new(HashMap::new()),
             wal_sync: GroupSync::default(),
+            wbl: Mutex::new(None),
         }
     }
 
@@ -229,6 +238,25 @@ impl Head {
     /// Detaches the WAL (to close it).
     pub fn take_wal(&self) -> Option<WalWriter> {
         self.wal.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Attaches the write-behind log that out-of-order samples are logged to.
+    pub fn set_wbl(&self, wbl: WalWriter) {
+        *self.wbl.lock().unwrap_or_else(|e| e.into_inner()) = Some(wbl);
+    }
+
+    /// Detaches the write-behind log (to close it).
+    pub fn take_wbl(&self) -> Option<WalWriter> {
+        self.wbl.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Number of out-of-order samples held.
+    pub fn num_ooo_samples(&self) -> usize {
+        self.read_series()
+            .by_ref
+            .values()
+            .map(|s| s.lock().ooo.len())
+            .sum()
     }
 
     /// Sets the oldest timestamp the head accepts.

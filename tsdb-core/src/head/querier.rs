@@ -44,7 +44,18 @@ impl<'h> HeadQuerier<'h> {
             let Some(s) = self.head.series_by_ref(r) else {
                 continue;
             };
-            let chunks = s.lock().snapshot(self.mint, self.maxt);
+            let (chunks, ooo) = {
+                let d = s.lock();
+                (
+                    d.snapshot(self.mint, self.maxt),
+                    d.ooo_in(self.mint, self.maxt),
+                )
+            };
+            let chunks = if ooo.is_empty() {
+                chunks
+            } else {
+                super::ooo::merge_ooo(&chunks, &ooo, self.mint, self.maxt)
+            };
             if chunks.is_empty() {
                 continue;
             }

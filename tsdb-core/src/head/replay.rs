@@ -27,6 +27,8 @@ pub struct ReplayStats {
     pub histograms: usize,
     /// Tombstone intervals applied.
     pub tombstones: usize,
+    /// Out-of-order samples replayed from the write-behind log.
+    pub ooo_samples: usize,
     /// Exemplar and metadata entries (decoded and validated, not stored).
     pub ignored_entries: usize,
     /// The checkpoint replayed first, if any.
@@ -49,6 +51,16 @@ impl Head {
     /// the head. Records before any damage are applied; the damage is returned as
     /// [`WalError::Corruption`] (see [`crate::wlog::repair`]).
     pub fn replay_wal(&self, wal_dir: &Path) -> Result<ReplayStats> {
+        self.replay_wal_and_wbl(wal_dir, None)
+    }
+
+    /// Like [`Head::replay_wal`], then replays the out-of-order samples of the write-behind
+    /// log in `wbl_dir` (if given and present) into their series.
+    pub fn replay_wal_and_wbl(
+        &self,
+        wal_dir: &Path,
+        wbl_dir: Option<&Path>,
+    ) -> Result<ReplayStats> {
         let mut rp = Replayer {
             head: self,
             refs: HashMap::new(),
@@ -75,7 +87,14 @@ impl Head {
         if rp.mint <= rp.maxt {
             self.update_min_max(rp.mint, rp.maxt);
         }
-        res.map(|()| rp.stats)
+        res?;
+        if let Some(dir) = wbl_dir.filter(|d| d.is_dir()) {
+            let refs = &rp.refs;
+            rp.stats.ooo_samples = self.replay_wbl(dir, |r| {
+                refs.get(&r).cloned().or_else(|| self.series_by_ref(r))
+            })?;
+        }
+        Ok(rp.stats)
     }
 }
 

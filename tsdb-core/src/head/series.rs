@@ -83,6 +83,11 @@ enum LastValue {
 pub(crate) struct SeriesData {
     pub(crate) closed: Vec<ClosedChunk>,
     pub(crate) open: Option<OpenChunk>,
+    /// Out-of-order float samples, by time, one per timestamp.
+    pub(crate) ooo: Vec<(i64, f64)>,
+    /// Whether out-of-order samples were moved into blocks and none is left (the series may
+    /// then be dropped like one whose chunks were all persisted).
+    pub(crate) ooo_persisted: bool,
     /// Timestamp at which the open chunk is cut.
     next_at: i64,
     /// Value of the newest sample (for duplicate detection).
@@ -135,6 +140,8 @@ impl MemSeries {
             data: Mutex::new(SeriesData {
                 closed: Vec::new(),
                 open: None,
+                ooo: Vec::new(),
+                ooo_persisted: false,
                 next_at: i64::MIN,
                 last_value: LastValue::Float(0.0),
                 histogram_end_computed: false,
@@ -213,21 +220,28 @@ impl SeriesData {
         }
     }
 
-    /// Checks whether a float sample can be appended in order (Prometheus' `appendable`
-    /// without an out-of-order window).
-    pub(crate) fn appendable(&self, t: i64, v: f64, min_valid: i64) -> Result<(), AppendError> {
+    /// Checks where a float sample can go, as Prometheus' `appendable` decides: `Ok(false)`
+    /// in order, `Ok(true)` among the out-of-order samples (only with `ooo_floor`, the
+    /// oldest timestamp the out-of-order window accepts), or why not.
+    pub(crate) fn appendable(
+        &self,
+        t: i64,
+        v: f64,
+        min_valid: i64,
+        ooo_floor: Option<i64>,
+    ) -> Result<bool, AppendError> {
         if t >= min_valid {
             let Some(max_t) = self.max_time() else {
-                return Ok(());
+                return Ok(false);
             };
             if t > max_t {
-                return Ok(());
+                return Ok(false);
             }
             if t == max_t {
                 // Exact duplicates are accepted (federation produces them); a different value
                 // (or a histogram) at the newest timestamp is an error.
                 return match self.last_value {
-                    LastValue::Float(last) if last.to_bits() == v.to_bits() => Ok(()),
+                    LastValue::Float(last) if last.to_bits() == v.to_bits() => Ok(false),
                     LastValue::Float(last) => Err(AppendError::DuplicateSample {
                         t,
                         existing: last,
@@ -241,10 +255,31 @@ impl SeriesData {
                 };
             }
         }
-        if t < min_valid {
-            return Err(AppendError::OutOfBounds { t, min_valid });
+        match ooo_floor {
+            Some(floor) if t >= floor => Ok(true),
+            Some(_) => Err(AppendError::TooOld { t }),
+            None if t < min_valid => Err(AppendError::OutOfBounds { t, min_valid }),
+            None => Err(AppendError::OutOfOrder { t }),
         }
-        Err(AppendError::OutOfOrder { t })
+    }
+
+    /// Adds an out-of-order float sample; a sample already there at `t` wins (as in
+    /// Prometheus' out-of-order chunk). Returns whether it was added.
+    pub(crate) fn insert_ooo(&mut self, t: i64, v: f64) -> bool {
+        match self.ooo.binary_search_by_key(&t, |s| s.0) {
+            Ok(_) => false,
+            Err(i) => {
+                self.ooo.insert(i, (t, v));
+                true
+            }
+        }
+    }
+
+    /// The out-of-order samples in `[mint, maxt]`.
+    pub(crate) fn ooo_in(&self, mint: i64, maxt: i64) -> Vec<(i64, f64)> {
+        let from = self.ooo.partition_point(|s| s.0 < mint);
+        let to = self.ooo.partition_point(|s| s.0 <= maxt);
+        self.ooo[from..to.max(from)].to_vec()
     }
 
     /// Appends a float sample if it is newer than the newest one, cutting chunks as
@@ -528,6 +563,18 @@ impl SeriesData {
                 .map(|c| c.min_t)
         })?;
         Some((first, self.max_time()?))
+    }
+
+    /// Oldest and newest timestamps of the series' samples, in order and out of order.
+    pub(crate) fn full_time_range(&self) -> Option<(i64, i64)> {
+        let ooo = self
+            .ooo
+            .first()
+            .map(|f| (f.0, self.ooo[self.ooo.len() - 1].0));
+        match (self.time_range(), ooo) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (r, None) | (None, r) => r,
+        }
     }
 
     /// Number of chunks, the open one included.

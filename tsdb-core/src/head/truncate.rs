@@ -178,7 +178,8 @@ impl Head {
             if let Some((a, b)) = d.time_range() {
                 mint = mint.min(a);
                 maxt = maxt.max(b);
-            } else if had_chunks {
+            } else if (had_chunks || d.ooo_persisted) && d.ooo.is_empty() {
+                // Everything it held is in blocks now.
                 removed.push(s.clone());
             }
         }
