@@ -564,3 +564,56 @@ fn blocks_are_shipped_to_the_bucket_with_thanos_metadata() {
     assert!(data.path().join("thanos.shipper.json").is_file());
     assert!(server.stop().success());
 }
+
+#[test]
+fn late_samples_are_kept_within_the_out_of_order_window() {
+    use prost::Message;
+    use storeapi::prompb::{Label, Sample, TimeSeries, WriteRequest};
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), &["--out-of-order-time-window", "30m"]);
+    let write = |t: i64, v: f64| {
+        let req = WriteRequest {
+            timeseries: vec![TimeSeries {
+                labels: vec![Label {
+                    name: "__name__".into(),
+                    value: "late".into(),
+                }],
+                samples: vec![Sample {
+                    value: v,
+                    timestamp: t,
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        post(
+            &server.url("/api/v1/write"),
+            &[
+                ("Content-Type", "application/x-protobuf"),
+                ("Content-Encoding", "snappy"),
+            ],
+            &snappy(&req.encode_to_vec()),
+        )
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert_eq!(write(now, 1.0).status, 204);
+    let late = write(now - 10 * 60_000, 2.0);
+    assert_eq!(late.status, 204, "{}", late.body);
+    let too_old = write(now - 60 * 60_000, 3.0);
+    assert_eq!(too_old.status, 400, "{}", too_old.body);
+    assert!(too_old.body.contains("too old"), "{}", too_old.body);
+    let got = all_samples(&server, None, now - 3_600_000, now);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got.contains(&format!("{{__name__=\"late\"}} 2 {}", now - 600_000)),
+        "{got:?}"
+    );
+    assert!(server.stop().success());
+    // Restarted, the late sample comes back from the WBL.
+    let server = Server::start_with(data.path(), &["--out-of-order-time-window", "30m"]);
+    assert_eq!(all_samples(&server, None, now - 3_600_000, now).len(), 2);
+    assert!(server.stop().success());
+}
