@@ -5,4 +5,5 @@ pub mod http_api;
 pub mod openmetrics;
 pub mod query;
 pub mod serve;
+pub mod sidecar;
 pub mod store;

@@ -11,6 +11,7 @@ pub mod index_reader;
 pub mod openmetrics;
 pub mod promql_parser;
 pub mod regex_matcher;
+pub mod remote_read;
 pub mod remote_write;
 pub mod storeapi_request;
 pub mod thanos_meta;

@@ -1,17 +1,20 @@
-//! Prometheus remote-write request decoding (protocol 1.0 and 2.0); the home of Thanos'
-//! StoreAPI once it exists.
+//! Prometheus' remote protocols and Thanos' StoreAPI.
 //!
-//! What exists: [`prompb`] (the remote-write protobuf messages, declared by hand with `prost`)
-//! and [`remote_write`] (snappy + protobuf decoding, v2 symbol resolution, label validation and
-//! conversion to the workspace's label and sample types).
+//! - [`prompb`]: Prometheus' remote-write (1.0 and 2.0) and remote-read messages, declared by
+//!   hand with `prost`; [`remote_write`] decodes write requests (snappy + protobuf, v2 symbols,
+//!   label validation); [`remote_read`] builds read requests and decodes streamed answers.
+//! - [`grpc`]: the StoreAPI (`thanos.Store`, `thanos.info.Info`) server over any
+//!   `Queryable`, and generated clients.
+//! - [`remote`]: a `Queryable` over StoreAPI endpoints (the querier), with store selection,
+//!   partial responses and [`dedup`] of HA replicas.
 //!
-//! **Not yet implemented:** the StoreAPI traits, the gRPC server/client and the proxy. See the
-//! project README for what works today.
+//! Not yet: a Rust `Store` trait apart from the gRPC types. See the project README.
 
 pub mod dedup;
 pub mod grpc;
 pub mod prompb;
 pub mod remote;
+pub mod remote_read;
 pub mod remote_write;
 
 pub use remote_write::{

@@ -136,6 +136,28 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         instances: usize,
     },
+    /// Thanos' sidecar next to a running Prometheus: its data over the StoreAPI (through
+    /// remote read), its blocks shipped to a bucket.
+    Sidecar {
+        /// Prometheus' URL.
+        #[arg(long, default_value = "http://localhost:9090")]
+        prometheus: String,
+        /// Prometheus' data directory (its `--storage.tsdb.path`).
+        #[arg(long)]
+        tsdb_path: PathBuf,
+        /// Bucket URL to ship Prometheus' blocks to.
+        #[arg(long)]
+        bucket: Option<String>,
+        /// StoreAPI gRPC listen address.
+        #[arg(long, default_value = "0.0.0.0:10901")]
+        grpc_listen: std::net::SocketAddr,
+        /// HTTP listen address (health endpoints).
+        #[arg(long, default_value = "0.0.0.0:10902")]
+        listen: std::net::SocketAddr,
+        /// Prometheus' external label NAME=VALUE; repeatable.
+        #[arg(long = "external-label", value_parser = parse_label_pair)]
+        external_labels: Vec<(String, String)>,
+    },
     /// The store gateway: Prometheus' HTTP query API (and, with `--grpc-listen`, Thanos'
     /// StoreAPI) over the blocks of a bucket, read in place.
     Store {
@@ -428,6 +450,38 @@ fn run(args: Args) -> Result<(), cli::CliError> {
                 progress: true,
             };
             cli::import::run(&file, &out_dir, &opts, &mut out)?;
+        }
+        Command::Sidecar {
+            prometheus,
+            tsdb_path,
+            bucket,
+            grpc_listen,
+            listen,
+            external_labels,
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| cli::CliError::Other(format!("starting the runtime: {e}")))?;
+            let cfg = tsdb_examples::sidecar::SidecarConfig {
+                prometheus,
+                tsdb_path,
+                bucket,
+                grpc_listen,
+                listen,
+                external_labels,
+                ship_interval: std::time::Duration::from_secs(30),
+            };
+            return rt
+                .block_on(tsdb_examples::sidecar::run(
+                    cfg,
+                    tsdb_examples::serve::shutdown_signal(),
+                    |http, grpc| {
+                        eprintln!("tsdb sidecar: listening on {http}");
+                        eprintln!("tsdb sidecar: StoreAPI gRPC listening on {grpc}");
+                    },
+                ))
+                .map_err(|e| cli::CliError::Other(format!("sidecar: {e}")));
         }
         Command::Store {
             bucket,

@@ -6,6 +6,7 @@
 //! Field numbers are the wire numbers of those proto files; only the messages a remote-write
 //! receiver needs are declared.
 
+pub mod read;
 pub mod write_v2;
 
 /// Version 1 remote-write request body (`prometheus.WriteRequest`).
