@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use tsdb_index::postings::{
-    intersect, merge, without, BigEndianPostings, BoxPostings, ListPostings, Postings,
+    intersect, merge, merge_lists, without, BigEndianPostings, BoxPostings, ListPostings, Postings,
 };
 
 fn drain(mut p: BoxPostings<'_>) -> u64 {
@@ -33,6 +33,14 @@ fn be(v: &[u8]) -> BoxPostings<'_> {
 
 fn encode(ids: impl Iterator<Item = u64>) -> Vec<u8> {
     ids.flat_map(|i| (i as u32).to_be_bytes()).collect()
+}
+
+/// A fixed pseudo-random permutation of `u64` (SplitMix64's finalizer), for reproducible data.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 fn prometheus_cases(c: &mut Criterion) {
@@ -76,6 +84,21 @@ fn prometheus_cases(c: &mut Criterion) {
         });
     }
     g.finish();
+
+    // The same lists as concrete `ListPostings` (no dynamic call per element), as Go's
+    // `BenchmarkMerge` instantiates its generic `Merge` with `*ListPostings`.
+    let mut g = c.benchmark_group("prom/merge_lists");
+    g.sample_size(10).measurement_time(Duration::from_secs(3));
+    for n in [1usize, 10, 10_000, 100_000] {
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |bn, &n| {
+            bn.iter(|| {
+                drain(merge_lists(
+                    refs[..n].iter().map(|r| ListPostings::new(r)).collect(),
+                ))
+            })
+        });
+    }
+    g.finish();
 }
 
 fn big_endian_cases(c: &mut Criterion) {
@@ -100,6 +123,16 @@ fn big_endian_cases(c: &mut Criterion) {
         .collect();
     g.bench_function("merge_10x100k", |bn| {
         bn.iter(|| black_box(drain(merge(tens.iter().map(|t| be(t)).collect()))))
+    });
+    // 1M IDs dealt out at random to 64 lists (a regex over 64 values of a label, whose series
+    // interleave arbitrarily), so which list holds the next ID is unpredictable.
+    let mut dealt: Vec<Vec<u64>> = vec![Vec::new(); 64];
+    for i in 0..1_000_000u64 {
+        dealt[(splitmix64(i) % 64) as usize].push(i);
+    }
+    let dealt: Vec<Vec<u8>> = dealt.into_iter().map(|l| encode(l.into_iter())).collect();
+    g.bench_function("merge_64_random_1M", |bn| {
+        bn.iter(|| black_box(drain(merge(dealt.iter().map(|t| be(t)).collect()))))
     });
     g.bench_function("without_1M_100k", |bn| {
         bn.iter(|| black_box(drain(without(be(&big), be(&small)))))
