@@ -10,22 +10,19 @@ use promql::value::{Sample, Series, Value};
 use serde_json::{Map, Value as Json};
 use tsdb_index::Labels;
 
-/// Renders a timestamp in ms as Prometheus does: integer seconds, then `.mmm` when the
-/// millisecond part is not zero (a JSON number).
-pub fn timestamp(t: i64) -> Json {
-    let mut s = String::new();
+/// Writes a timestamp in ms as Prometheus does: integer seconds, then `.mmm` (three
+/// digits) when the millisecond part is not zero (a JSON number).
+pub fn write_timestamp(out: &mut String, t: i64) {
     let mut t = t as i128;
     if t < 0 {
-        s.push('-');
+        out.push('-');
         t = -t;
     }
-    let _ = write!(s, "{}", t / 1000);
+    let _ = write!(out, "{}", t / 1000);
     let frac = t % 1000;
     if frac != 0 {
-        let _ = write!(s, ".{frac:03}");
+        let _ = write!(out, ".{frac:03}");
     }
-    // The text is a valid JSON number by construction.
-    Json::Number(s.parse().unwrap_or_else(|_| serde_json::Number::from(0)))
 }
 
 /// Renders a float as Prometheus' API does: Go's shortest representation, in exponent form
@@ -55,7 +52,7 @@ pub fn float(f: f64) -> String {
     format!("{f}")
 }
 
-/// A label set as a JSON object.
+/// A label set as a JSON object (for answers built as [`Json`] values).
 pub fn labels(l: &Labels) -> Json {
     let mut m = Map::new();
     for label in l.iter() {
@@ -67,87 +64,198 @@ pub fn labels(l: &Labels) -> Json {
     Json::Object(m)
 }
 
-/// A native histogram as `{"count", "sum", "buckets": [[boundaries, lower, upper, count]]}`,
-/// leaving out empty buckets.
-pub fn histogram(h: &FloatHistogram) -> Json {
-    let mut m = Map::new();
-    m.insert("count".into(), Json::String(float(h.count)));
-    m.insert("sum".into(), Json::String(float(h.sum)));
-    let buckets: Vec<Json> = all_buckets(h)
-        .into_iter()
-        .filter(|b| b.count != 0.0)
-        .map(|b| {
-            // 0: (lower, upper], 1: [lower, upper), 2: (lower, upper), 3: [lower, upper].
-            let boundaries = match (b.lower_inclusive, b.upper_inclusive) {
-                (true, true) => 3,
-                (true, false) => 1,
-                (false, true) => 0,
-                (false, false) => 2,
-            };
-            Json::Array(vec![
-                Json::from(boundaries),
-                Json::String(float(b.lower)),
-                Json::String(float(b.upper)),
-                Json::String(float(b.count)),
-            ])
-        })
-        .collect();
-    if !buckets.is_empty() {
-        m.insert("buckets".into(), Json::Array(buckets));
+/// Writes `s` as a JSON string.
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut plain = 0;
+    for (i, c) in s.char_indices() {
+        let escaped = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            c if (c as u32) < 0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        if escaped.is_empty() {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push_str(escaped);
+        }
+        plain = i + c.len_utf8();
     }
-    Json::Object(m)
+    out.push_str(&s[plain..]);
+    out.push('"');
 }
 
-fn sample(s: &Sample) -> Json {
-    let mut m = Map::new();
-    m.insert("metric".into(), labels(&s.metric));
+fn write_labels(out: &mut String, l: &Labels) {
+    out.push('{');
+    for (i, label) in l.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, label.name);
+        out.push(':');
+        write_str(out, label.value);
+    }
+    out.push('}');
+}
+
+/// Writes `[timestamp, "value"]`.
+fn write_point(out: &mut String, t: i64, f: f64) {
+    out.push('[');
+    write_timestamp(out, t);
+    out.push_str(",\"");
+    out.push_str(&float(f));
+    out.push_str("\"]");
+}
+
+/// Writes a native histogram as `{"count", "sum", "buckets": [[boundaries, lower, upper,
+/// count]]}`, leaving out empty buckets.
+fn write_histogram(out: &mut String, h: &FloatHistogram) {
+    let _ = write!(
+        out,
+        "{{\"count\":\"{}\",\"sum\":\"{}\"",
+        float(h.count),
+        float(h.sum)
+    );
+    let mut first = true;
+    for b in all_buckets(h).into_iter().filter(|b| b.count != 0.0) {
+        out.push_str(if first { ",\"buckets\":[" } else { "," });
+        first = false;
+        // 0: (lower, upper], 1: [lower, upper), 2: (lower, upper), 3: [lower, upper].
+        let boundaries = match (b.lower_inclusive, b.upper_inclusive) {
+            (true, true) => 3,
+            (true, false) => 1,
+            (false, true) => 0,
+            (false, false) => 2,
+        };
+        let _ = write!(
+            out,
+            "[{boundaries},\"{}\",\"{}\",\"{}\"]",
+            float(b.lower),
+            float(b.upper),
+            float(b.count)
+        );
+    }
+    if !first {
+        out.push(']');
+    }
+    out.push('}');
+}
+
+fn write_histogram_point(out: &mut String, t: i64, h: &FloatHistogram) {
+    out.push('[');
+    write_timestamp(out, t);
+    out.push(',');
+    write_histogram(out, h);
+    out.push(']');
+}
+
+fn write_sample(out: &mut String, s: &Sample) {
+    out.push_str("{\"metric\":");
+    write_labels(out, &s.metric);
     match &s.h {
-        Some(h) => m.insert(
-            "histogram".into(),
-            Json::Array(vec![timestamp(s.t), histogram(h)]),
-        ),
-        None => m.insert(
-            "value".into(),
-            Json::Array(vec![timestamp(s.t), Json::String(float(s.f))]),
-        ),
-    };
-    Json::Object(m)
+        Some(h) => {
+            out.push_str(",\"histogram\":");
+            write_histogram_point(out, s.t, h);
+        }
+        None => {
+            out.push_str(",\"value\":");
+            write_point(out, s.t, s.f);
+        }
+    }
+    out.push('}');
 }
 
-fn series(s: &Series) -> Json {
-    let mut m = Map::new();
-    m.insert("metric".into(), labels(&s.metric));
+fn write_series(out: &mut String, s: &Series) {
+    out.push_str("{\"metric\":");
+    write_labels(out, &s.metric);
     if !s.floats.is_empty() {
-        let values = s
-            .floats
-            .iter()
-            .map(|p| Json::Array(vec![timestamp(p.t), Json::String(float(p.f))]))
-            .collect();
-        m.insert("values".into(), Json::Array(values));
+        out.push_str(",\"values\":[");
+        for (i, p) in s.floats.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_point(out, p.t, p.f);
+        }
+        out.push(']');
     }
     if !s.histograms.is_empty() {
-        let values = s
-            .histograms
-            .iter()
-            .map(|p| Json::Array(vec![timestamp(p.t), histogram(&p.h)]))
-            .collect();
-        m.insert("histograms".into(), Json::Array(values));
+        out.push_str(",\"histograms\":[");
+        for (i, p) in s.histograms.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_histogram_point(out, p.t, &p.h);
+        }
+        out.push(']');
     }
-    Json::Object(m)
+    out.push('}');
 }
 
-/// The `data` object of a query response: `{"resultType": ..., "result": ...}`.
-pub fn query_data(v: &Value) -> Json {
-    let result = match v {
-        Value::Scalar { t, v } => Json::Array(vec![timestamp(*t), Json::String(float(*v))]),
-        Value::String { t, v } => Json::Array(vec![timestamp(*t), Json::String(v.clone())]),
-        Value::Vector(samples) => Json::Array(samples.iter().map(sample).collect()),
-        Value::Matrix(m) => Json::Array(m.iter().map(series).collect()),
-    };
-    let mut m = Map::new();
-    m.insert("resultType".into(), Json::String(v.type_name().into()));
-    m.insert("result".into(), result);
-    Json::Object(m)
+/// Writes the `data` object of a query response: `{"resultType": ..., "result": ...}`,
+/// straight into text (a large matrix is never built as a JSON tree).
+pub fn write_query_data(out: &mut String, v: &Value) {
+    out.push_str("{\"resultType\":");
+    write_str(out, v.type_name());
+    out.push_str(",\"result\":");
+    match v {
+        Value::Scalar { t, v } => write_point(out, *t, *v),
+        Value::String { t, v } => {
+            out.push('[');
+            write_timestamp(out, *t);
+            out.push(',');
+            write_str(out, v);
+            out.push(']');
+        }
+        Value::Vector(samples) => {
+            out.push('[');
+            for (i, s) in samples.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_sample(out, s);
+            }
+            out.push(']');
+        }
+        Value::Matrix(m) => {
+            out.push('[');
+            for (i, s) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_series(out, s);
+            }
+            out.push(']');
+        }
+    }
+    out.push('}');
+}
+
+/// A whole successful query answer, in Prometheus' key order: `status`, `data`, then
+/// `warnings` and `infos` when there are any.
+pub fn query_body(v: &Value, warnings: &[String], infos: &[String]) -> String {
+    let mut out = String::with_capacity(1024);
+    out.push_str("{\"status\":\"success\",\"data\":");
+    write_query_data(&mut out, v);
+    for (key, list) in [("warnings", warnings), ("infos", infos)] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = write!(out, ",\"{key}\":[");
+        for (i, w) in list.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_str(&mut out, w);
+        }
+        out.push(']');
+    }
+    out.push('}');
+    out
 }
 
 #[cfg(test)]
@@ -168,12 +276,52 @@ mod tests {
         assert_eq!(float(1e300), "1e+300");
     }
 
+    fn ts(t: i64) -> String {
+        let mut s = String::new();
+        write_timestamp(&mut s, t);
+        s
+    }
+
     #[test]
-    fn timestamps_render_as_seconds() {
-        assert_eq!(timestamp(1_435_781_451_781).to_string(), "1435781451.781");
-        assert_eq!(timestamp(1_000).to_string(), "1");
-        assert_eq!(timestamp(5).to_string(), "0.005");
-        assert_eq!(timestamp(-1_500).to_string(), "-1.5");
-        assert_eq!(timestamp(1_700_000_000_010).to_string(), "1700000000.01");
+    fn timestamps_render_as_prometheus_writes_them() {
+        assert_eq!(ts(1_435_781_451_781), "1435781451.781");
+        assert_eq!(ts(1_000), "1");
+        assert_eq!(ts(5), "0.005");
+        assert_eq!(ts(-1_500), "-1.500");
+        assert_eq!(ts(1_700_000_000_010), "1700000000.010");
+    }
+
+    #[test]
+    fn written_answers_are_valid_json_with_the_values() {
+        use promql::value::{FPoint, HPoint};
+        let mut h = FloatHistogram::default();
+        h.count = 3.0;
+        h.sum = 1.5;
+        let m = Value::Matrix(vec![Series {
+            metric: Labels::from_pairs([("__name__", "a\"b\\c\n"), ("x", "\u{1}é")]),
+            floats: vec![
+                FPoint { t: 1_000, f: 0.5 },
+                FPoint {
+                    t: 2_500,
+                    f: f64::NAN,
+                },
+            ],
+            histograms: vec![HPoint {
+                t: 3_000,
+                h: std::sync::Arc::new(h),
+            }],
+            ..Default::default()
+        }]);
+        let body = query_body(&m, &["careful".into()], &[]);
+        let j: Json = serde_json::from_str(&body).unwrap();
+        assert_eq!(j["status"], "success");
+        assert_eq!(j["warnings"][0], "careful");
+        let s = &j["data"]["result"][0];
+        assert_eq!(s["metric"]["__name__"], "a\"b\\c\n");
+        assert_eq!(s["metric"]["x"], "\u{1}é");
+        assert_eq!(s["values"][1][0].as_f64(), Some(2.5));
+        assert_eq!(s["values"][1][1], "NaN");
+        assert_eq!(s["histograms"][0][1]["count"], "3");
+        assert_eq!(j["data"]["resultType"], "matrix");
     }
 }

@@ -236,11 +236,19 @@ fn engine_error(e: &EngineError) -> ApiError {
 
 fn query_response(text: &str, r: QueryResult) -> Response {
     match r.value {
-        Ok(v) => success(
-            json::query_data(&v),
-            r.annotations.warnings(text),
-            r.annotations.infos(text),
-        ),
+        Ok(v) => {
+            let body = json::query_body(
+                &v,
+                &r.annotations.warnings(text),
+                &r.annotations.infos(text),
+            );
+            (
+                StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response()
+        }
         Err(e) => engine_error(&e).into_response(),
     }
 }
