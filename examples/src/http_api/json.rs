@@ -294,9 +294,11 @@ mod tests {
     #[test]
     fn written_answers_are_valid_json_with_the_values() {
         use promql::value::{FPoint, HPoint};
-        let mut h = FloatHistogram::default();
-        h.count = 3.0;
-        h.sum = 1.5;
+        let h = FloatHistogram {
+            count: 3.0,
+            sum: 1.5,
+            ..Default::default()
+        };
         let m = Value::Matrix(vec![Series {
             metric: Labels::from_pairs([("__name__", "a\"b\\c\n"), ("x", "\u{1}é")]),
             floats: vec![
