@@ -46,6 +46,9 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> EvalResult<
             };
             let m = b.vector_matching.clone().unwrap_or(default_matching);
             let mref = &m;
+            // Output label sets by (left, right) input label sets, kept across steps: a
+            // series pair yields the same labels at every step.
+            let mut result_cache: ResultCache = HashMap::new();
             ev.range_eval(Some(mref), &[&b.lhs, &b.rhs], |v, sigs, h| match op {
                 BinaryOp::And => {
                     vector_and(&v[0], &v[1], &sigs[0], &sigs[1], h);
@@ -70,6 +73,7 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> EvalResult<
                     h,
                     pos,
                     delayed,
+                    &mut result_cache,
                 ),
             })
         }
@@ -314,6 +318,9 @@ fn vector_unless(lhs: &Vector, rhs: &Vector, ls: &[usize], rs: &[usize], h: &mut
     }
 }
 
+/// Output label sets of a binary operation by (left, right) input label sets.
+type ResultCache = HashMap<(Labels, Labels), Labels>;
+
 fn match_labels(l: &Labels, on: bool, names: &[String]) -> Labels {
     let keep: Vec<(&str, &str)> = l
         .iter()
@@ -342,6 +349,7 @@ fn vector_binop(
     h: &mut Helper,
     pos: PosRange,
     delayed: bool,
+    result_cache: &mut ResultCache,
 ) -> EvalResult<()> {
     let fill = m.fill_values;
     if (lhs.is_empty() && rhs.is_empty())
@@ -376,7 +384,6 @@ fn vector_binop(
     let mut matched_one: HashSet<usize> = HashSet::new();
     let mut matched_many: HashMap<usize, HashSet<Labels>> = HashMap::new();
     let mut last_anno: Option<Annotation> = None;
-    let mut result_cache: HashMap<(Labels, Labels), Labels> = HashMap::new();
 
     let mut do_op = |ls: &Sample,
                      rs: &Sample,
