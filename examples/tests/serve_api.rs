@@ -617,3 +617,92 @@ fn late_samples_are_kept_within_the_out_of_order_window() {
     assert_eq!(all_samples(&server, None, now - 3_600_000, now).len(), 2);
     assert!(server.stop().success());
 }
+
+#[test]
+fn exemplars_and_metadata_from_remote_write_are_served() {
+    use prost::Message;
+    use storeapi::prompb::{Exemplar, Label, MetricMetadata, Sample, TimeSeries, WriteRequest};
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let label = |n: &str, v: &str| Label {
+        name: n.into(),
+        value: v.into(),
+    };
+    let req = WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![
+                label("__name__", "http_requests_total"),
+                label("job", "api"),
+            ],
+            samples: vec![Sample {
+                value: 5.0,
+                timestamp: now,
+            }],
+            exemplars: vec![Exemplar {
+                labels: vec![label("trace_id", "abc123")],
+                value: 0.25,
+                timestamp: now - 500,
+            }],
+            ..Default::default()
+        }],
+        metadata: vec![MetricMetadata {
+            r#type: 1,
+            metric_family_name: "http_requests_total".into(),
+            help: "Requests served.".into(),
+            unit: String::new(),
+        }],
+    };
+    let a = post(
+        &server.url("/api/v1/write"),
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "snappy"),
+        ],
+        &snappy(&req.encode_to_vec()),
+    );
+    assert_eq!(a.status, 204, "{}", a.body);
+
+    let ex = get(
+        &server.url("/api/v1/query_exemplars"),
+        &[
+            ("query", "rate(http_requests_total{job=\"api\"}[5m])"),
+            ("start", &format!("{}", now / 1000 - 60)),
+            ("end", &format!("{}", now / 1000 + 60)),
+        ],
+        &[],
+    )
+    .json();
+    assert_eq!(ex["status"], "success", "{ex}");
+    let series = &ex["data"][0];
+    assert_eq!(series["seriesLabels"]["job"], "api");
+    assert_eq!(series["exemplars"][0]["labels"]["trace_id"], "abc123");
+    assert_eq!(series["exemplars"][0]["value"], "0.25");
+    let ts = series["exemplars"][0]["timestamp"].as_f64().unwrap();
+    assert!((ts * 1000.0 - (now - 500) as f64).abs() < 1.0, "{ts}");
+    let none = get(
+        &server.url("/api/v1/query_exemplars"),
+        &[("query", "other_metric")],
+        &[],
+    )
+    .json();
+    assert_eq!(none["data"], serde_json::json!([]));
+    let bad = get(
+        &server.url("/api/v1/query_exemplars"),
+        &[("query", "sum(")],
+        &[],
+    );
+    assert_eq!(bad.status, 400);
+
+    let md = get(&server.url("/api/v1/metadata"), &[], &[]).json();
+    assert_eq!(
+        md["data"]["http_requests_total"],
+        serde_json::json!([{"type": "counter", "help": "Requests served.", "unit": ""}])
+    );
+    let one = get(&server.url("/api/v1/metadata"), &[("metric", "nope")], &[]).json();
+    assert_eq!(one["data"], serde_json::json!({}));
+    assert!(server.stop().success());
+}

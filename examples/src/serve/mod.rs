@@ -7,8 +7,10 @@
 
 pub mod admin;
 pub mod demo;
+pub mod exemplars;
 pub mod metrics;
 pub mod remote_write;
+pub mod side_api;
 pub mod tenants;
 
 use std::net::SocketAddr;
@@ -101,6 +103,10 @@ pub struct ServeState {
     pub max_decompressed_len: usize,
     /// Whether the admin API answers.
     pub admin_api: bool,
+    /// Exemplars and metadata per tenant.
+    pub side: exemplars::TenantSideData,
+    /// Tenant of requests that name none.
+    pub default_tenant: String,
 }
 
 /// Whether `dir` already holds a Prometheus database (blocks or a WAL at its top level), in
@@ -142,6 +148,8 @@ pub fn app(cfg: &ServeConfig) -> (Router, Arc<ServeState>) {
         metrics: Metrics::default(),
         max_decompressed_len: cfg.max_decompressed_len,
         admin_api: cfg.enable_admin_api,
+        side: exemplars::TenantSideData::default(),
+        default_tenant: cfg.default_tenant.clone(),
     });
     let node = Router::new()
         .route("/api/v1/write", post(remote_write::write))
@@ -149,6 +157,7 @@ pub fn app(cfg: &ServeConfig) -> (Router, Arc<ServeState>) {
         .route("/-/healthy", get(|| async { "Healthy.\n" }))
         .route("/-/ready", get(|| async { "Ready.\n" }))
         .merge(admin::router())
+        .merge(side_api::router())
         .layer(DefaultBodyLimit::max(cfg.max_body_len))
         .with_state(state.clone());
     let api_metrics = state.clone();

@@ -72,6 +72,7 @@ async fn handle(st: &ServeState, headers: &HeaderMap, body: Bytes) -> Response {
         Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.message),
     };
     let total = decoded.num_samples() + decoded.num_histograms();
+    let decoded_side = SideParts::of(&decoded);
     let res = tokio::task::spawn_blocking(move || append(&db, &decoded)).await;
     let (written, outcome) = match res {
         Ok(r) => r,
@@ -82,6 +83,10 @@ async fn handle(st: &ServeState, headers: &HeaderMap, body: Bytes) -> Response {
             )
         }
     };
+    let mut written = written;
+    if outcome.is_ok() {
+        written.exemplars = keep_side_data(st, headers, &decoded_side);
+    }
     let mut resp = match outcome {
         Ok(()) => {
             st.metrics.samples_written.fetch_add(
@@ -114,6 +119,59 @@ async fn handle(st: &ServeState, headers: &HeaderMap, body: Bytes) -> Response {
         }
     }
     resp
+}
+
+/// What a request carries besides samples: exemplars by series, and metric metadata.
+struct SideParts {
+    exemplars: Vec<(tsdb_index::Labels, Vec<storeapi::DecodedExemplar>)>,
+    metadata: Vec<(String, storeapi::Metadata)>,
+}
+
+impl SideParts {
+    fn of(req: &DecodedWrite) -> Self {
+        let exemplars = req
+            .series
+            .iter()
+            .filter(|s| !s.exemplars.is_empty())
+            .map(|s| (s.labels.clone(), s.exemplars.clone()))
+            .collect();
+        let mut metadata: Vec<(String, storeapi::Metadata)> = req
+            .metadata
+            .iter()
+            .map(|f| (f.metric_family_name.clone(), f.metadata.clone()))
+            .collect();
+        for s in &req.series {
+            if let (Some(md), Some(name)) = (&s.metadata, s.labels.get("__name__")) {
+                metadata.push((name.to_string(), md.clone()));
+            }
+        }
+        SideParts {
+            exemplars,
+            metadata,
+        }
+    }
+}
+
+/// Stores a committed request's exemplars and metadata for its tenant; returns how many
+/// exemplars were stored.
+fn keep_side_data(st: &ServeState, headers: &HeaderMap, parts: &SideParts) -> usize {
+    if parts.exemplars.is_empty() && parts.metadata.is_empty() {
+        return 0;
+    }
+    let tenant = st.api.tenant(headers).unwrap_or(&st.default_tenant);
+    let side = st.side.get(tenant);
+    let mut stored = 0;
+    for (series, list) in &parts.exemplars {
+        for e in list {
+            if side.add_exemplar(series, e) == super::exemplars::ExemplarOutcome::Added {
+                stored += 1;
+            }
+        }
+    }
+    for (name, md) in &parts.metadata {
+        side.add_metadata(name, md);
+    }
+    stored
 }
 
 /// Appends a decoded request in one transaction: all of it is committed, or none.
