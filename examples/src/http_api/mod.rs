@@ -7,6 +7,7 @@
 
 pub mod json;
 pub mod params;
+pub mod parse_query;
 
 use std::sync::Arc;
 
@@ -189,6 +190,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/labels", get(label_names).post(label_names))
         .route("/api/v1/label/:name/values", get(label_values))
         .route("/api/v1/format_query", get(format_query).post(format_query))
+        .route(
+            "/api/v1/parse_query",
+            get(parse_query_tree).post(parse_query_tree),
+        )
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .with_state(state)
 }
@@ -504,6 +509,14 @@ async fn format_query(method: Method, RawQuery(q): RawQuery, body: Bytes) -> Res
     let form = form(&method, q, &body);
     match parse_query(&form) {
         Ok((_, expr)) => success(Json::String(expr.to_string()), vec![], vec![]),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn parse_query_tree(method: Method, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let f = form(&method, q, &body);
+    match parse_query(&f) {
+        Ok((_, expr)) => success(parse_query::translate(&expr), vec![], vec![]),
         Err(e) => e.into_response(),
     }
 }
