@@ -1,5 +1,6 @@
-//! `/api/v1/parse_query` side by side with the real Prometheus 3.5: the same queries give the
-//! same syntax trees (and the same error status for invalid ones).
+//! `/api/v1/parse_query` and `/api/v1/format_query` side by side with the real Prometheus
+//! 3.5: the same queries give the same syntax trees (and the same error status for invalid
+//! ones) and the same formatted text.
 
 mod common;
 mod serve_common;
@@ -126,5 +127,37 @@ fn syntax_trees_equal_prometheus_ones() {
             "{bad}"
         );
     }
+
+    // format_query: one line when it fits in 100 characters, Prometheus' layout beyond.
+    let long = [
+        "sum by (job, instance, code, method) (rate(http_requests_total{job=\"api-server\", code=~\"5..\"}[5m])) / sum by (job, instance, code, method) (rate(http_requests_total[5m]))",
+        "histogram_quantile(0.99, sum by (le, job, instance) (rate(http_request_duration_seconds_bucket{job=\"api-server\"}[5m])))",
+        "topk(10, max_over_time(sum by (pod, namespace) (container_memory_working_set_bytes{namespace=~\"prod-.*\"})[1h:5m]))",
+        "(node_filesystem_avail_bytes{fstype!=\"tmpfs\", mountpoint=\"/\"} / node_filesystem_size_bytes{fstype!=\"tmpfs\"}) * 100 < bool 10",
+        "rate(apiserver_request_total{verb=~\"LIST|GET\"}[5m]) * on (instance, job) group_left (version, commit, branch) apiserver_build_info",
+        "-sum(rate(very_long_metric_name_for_testing_the_prettier_output_width{label_one=\"value one\", label_two=\"value two\"}[5m]))",
+        "label_replace(sum by (instance_name_label) (rate(process_cpu_seconds_total{job=\"node\"}[5m])), \"host\", \"$1\", \"instance_name_label\", \"(.*):.*\")",
+        "up",
+        "sum(rate(x[5m])) by (job)",
+    ];
+    let mut differ = Vec::new();
+    for q in long {
+        let theirs = get(
+            &format!("http://{addr}/api/v1/format_query"),
+            &[("query", q)],
+            &[],
+        );
+        let mine = get(&ours.url("/api/v1/format_query"), &[("query", q)], &[]);
+        assert_eq!(theirs.status, 200, "{q}: {}", theirs.body);
+        let (t, m) = (theirs.json()["data"].clone(), mine.json()["data"].clone());
+        if t != m {
+            differ.push(format!(
+                "{q}\n--- prometheus:\n{}\n--- ours:\n{}",
+                t.as_str().unwrap_or(""),
+                m.as_str().unwrap_or("")
+            ));
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
     assert!(ours.stop().success());
 }

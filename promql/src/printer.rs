@@ -30,6 +30,18 @@ fn is_legacy_label_name(s: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
+/// Label names as Prometheus lists them in `by (...)`, `on (...)`: comma-separated, quoted
+/// unless plain identifiers.
+pub(crate) fn labels_list(labels: &[String]) -> String {
+    struct List<'a>(&'a [String]);
+    impl fmt::Display for List<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write_labels(f, self.0)
+        }
+    }
+    List(labels).to_string()
+}
+
 fn write_labels(f: &mut fmt::Formatter<'_>, labels: &[String]) -> fmt::Result {
     for (i, l) in labels.iter().enumerate() {
         if i > 0 {
@@ -95,6 +107,31 @@ fn go_float_v(v: f64) -> String {
         return format!("{sign}{m}e{esign}{:02}", exp.abs());
     }
     format!("{sign}{}", format_float(v.abs()))
+}
+
+/// A subquery's suffix: `[range:step]`, then `@` and `offset` modifiers.
+pub(crate) fn subquery_suffix(s: &crate::ast::SubqueryExpr) -> String {
+    struct Suffix<'a>(&'a crate::ast::SubqueryExpr);
+    impl fmt::Display for Suffix<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let s = self.0;
+            let step = if s.step_ms != 0 {
+                format_duration_ms(s.step_ms)
+            } else if let Some(e) = &s.step_expr {
+                e.to_string()
+            } else {
+                String::new()
+            };
+            write!(
+                f,
+                "[{}:{step}]",
+                range_string(s.range_ms, s.range_expr.as_deref())
+            )?;
+            write_at(f, s.timestamp, s.start_or_end)?;
+            write_offset(f, s.original_offset_ms, s.original_offset_expr.as_deref())
+        }
+    }
+    Suffix(s).to_string()
 }
 
 fn write_at(

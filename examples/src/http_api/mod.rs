@@ -508,7 +508,11 @@ fn unescape_label_name(name: &str) -> String {
 async fn format_query(method: Method, RawQuery(q): RawQuery, body: Bytes) -> Response {
     let form = form(&method, q, &body);
     match parse_query(&form) {
-        Ok((_, expr)) => success(Json::String(expr.to_string()), vec![], vec![]),
+        Ok((_, expr)) => success(
+            Json::String(promql::pretty::prettify(&expr)),
+            vec![],
+            vec![],
+        ),
         Err(e) => e.into_response(),
     }
 }
