@@ -705,4 +705,19 @@ fn exemplars_and_metadata_from_remote_write_are_served() {
     let one = get(&server.url("/api/v1/metadata"), &[("metric", "nope")], &[]).json();
     assert_eq!(one["data"], serde_json::json!({}));
     assert!(server.stop().success());
+
+    // Exemplars are in the WAL: a restarted node still has them.
+    let server = Server::start(data.path());
+    let again = get(
+        &server.url("/api/v1/query_exemplars"),
+        &[
+            ("query", "http_requests_total"),
+            ("start", &format!("{}", now / 1000 - 60)),
+            ("end", &format!("{}", now / 1000 + 60)),
+        ],
+        &[],
+    )
+    .json();
+    assert_eq!(again["data"], ex["data"]);
+    assert!(server.stop().success());
 }

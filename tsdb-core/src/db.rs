@@ -426,6 +426,17 @@ impl Db {
         Ok(stats)
     }
 
+    /// The exemplars of the series matching any of `selectors` in `[start, end]` (held by
+    /// the head, logged to the WAL, replayed on open).
+    pub fn query_exemplars(
+        &self,
+        selectors: &[Vec<Matcher>],
+        start: i64,
+        end: i64,
+    ) -> Vec<(Labels, Vec<crate::head::exemplars::Exemplar>)> {
+        self.head.query_exemplars(selectors, start, end)
+    }
+
     /// The head block.
     pub fn head(&self) -> &Head {
         &self.head

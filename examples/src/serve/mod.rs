@@ -7,7 +7,7 @@
 
 pub mod admin;
 pub mod demo;
-pub mod exemplars;
+pub mod metadata;
 pub mod metrics;
 pub mod remote_write;
 pub mod side_api;
@@ -103,8 +103,8 @@ pub struct ServeState {
     pub max_decompressed_len: usize,
     /// Whether the admin API answers.
     pub admin_api: bool,
-    /// Exemplars and metadata per tenant.
-    pub side: exemplars::TenantSideData,
+    /// Metric metadata per tenant.
+    pub metadata: metadata::TenantMetadata,
     /// Tenant of requests that name none.
     pub default_tenant: String,
 }
@@ -148,7 +148,7 @@ pub fn app(cfg: &ServeConfig) -> (Router, Arc<ServeState>) {
         metrics: Metrics::default(),
         max_decompressed_len: cfg.max_decompressed_len,
         admin_api: cfg.enable_admin_api,
-        side: exemplars::TenantSideData::default(),
+        metadata: metadata::TenantMetadata::default(),
         default_tenant: cfg.default_tenant.clone(),
     });
     let node = Router::new()

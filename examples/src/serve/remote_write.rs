@@ -72,7 +72,7 @@ async fn handle(st: &ServeState, headers: &HeaderMap, body: Bytes) -> Response {
         Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.message),
     };
     let total = decoded.num_samples() + decoded.num_histograms();
-    let decoded_side = SideParts::of(&decoded);
+    let metadata = metadata_of(&decoded);
     let res = tokio::task::spawn_blocking(move || append(&db, &decoded)).await;
     let (written, outcome) = match res {
         Ok(r) => r,
@@ -83,9 +83,13 @@ async fn handle(st: &ServeState, headers: &HeaderMap, body: Bytes) -> Response {
             )
         }
     };
-    let mut written = written;
-    if outcome.is_ok() {
-        written.exemplars = keep_side_data(st, headers, &decoded_side);
+    if outcome.is_ok() && !metadata.is_empty() {
+        let store = st
+            .metadata
+            .get(st.api.tenant(headers).unwrap_or(&st.default_tenant));
+        for (name, md) in &metadata {
+            store.add(name, md);
+        }
     }
     let mut resp = match outcome {
         Ok(()) => {
@@ -121,57 +125,19 @@ async fn handle(st: &ServeState, headers: &HeaderMap, body: Bytes) -> Response {
     resp
 }
 
-/// What a request carries besides samples: exemplars by series, and metric metadata.
-struct SideParts {
-    exemplars: Vec<(tsdb_index::Labels, Vec<storeapi::DecodedExemplar>)>,
-    metadata: Vec<(String, storeapi::Metadata)>,
-}
-
-impl SideParts {
-    fn of(req: &DecodedWrite) -> Self {
-        let exemplars = req
-            .series
-            .iter()
-            .filter(|s| !s.exemplars.is_empty())
-            .map(|s| (s.labels.clone(), s.exemplars.clone()))
-            .collect();
-        let mut metadata: Vec<(String, storeapi::Metadata)> = req
-            .metadata
-            .iter()
-            .map(|f| (f.metric_family_name.clone(), f.metadata.clone()))
-            .collect();
-        for s in &req.series {
-            if let (Some(md), Some(name)) = (&s.metadata, s.labels.get("__name__")) {
-                metadata.push((name.to_string(), md.clone()));
-            }
-        }
-        SideParts {
-            exemplars,
-            metadata,
+/// The metric metadata a request carries (v1 family metadata, v2 per-series metadata).
+fn metadata_of(req: &DecodedWrite) -> Vec<(String, storeapi::Metadata)> {
+    let mut out: Vec<(String, storeapi::Metadata)> = req
+        .metadata
+        .iter()
+        .map(|f| (f.metric_family_name.clone(), f.metadata.clone()))
+        .collect();
+    for s in &req.series {
+        if let (Some(md), Some(name)) = (&s.metadata, s.labels.get("__name__")) {
+            out.push((name.to_string(), md.clone()));
         }
     }
-}
-
-/// Stores a committed request's exemplars and metadata for its tenant; returns how many
-/// exemplars were stored.
-fn keep_side_data(st: &ServeState, headers: &HeaderMap, parts: &SideParts) -> usize {
-    if parts.exemplars.is_empty() && parts.metadata.is_empty() {
-        return 0;
-    }
-    let tenant = st.api.tenant(headers).unwrap_or(&st.default_tenant);
-    let side = st.side.get(tenant);
-    let mut stored = 0;
-    for (series, list) in &parts.exemplars {
-        for e in list {
-            if side.add_exemplar(series, e) == super::exemplars::ExemplarOutcome::Added {
-                stored += 1;
-            }
-        }
-    }
-    for (name, md) in &parts.metadata {
-        side.add_metadata(name, md);
-    }
-    stored
+    out
 }
 
 /// Appends a decoded request in one transaction: all of it is committed, or none.
@@ -215,12 +181,27 @@ fn append(db: &Db, req: &DecodedWrite) -> (Written, Result<(), (StatusCode, Stri
             }
         }
     }
+    // Exemplars go with their series' samples; like Prometheus' receiver, one that is out of
+    // order is left out without failing the request.
+    let mut exemplars = 0;
+    for s in &req.series {
+        for e in &s.exemplars {
+            let e = tsdb_core::head::exemplars::Exemplar {
+                labels: e.labels.clone(),
+                value: e.value,
+                t: e.timestamp,
+            };
+            if app.append_exemplar(&s.labels, &e).is_ok() {
+                exemplars += 1;
+            }
+        }
+    }
     match app.commit() {
         Ok(()) => (
             Written {
                 samples: req.num_samples(),
                 histograms: req.num_histograms(),
-                exemplars: 0,
+                exemplars,
             },
             Ok(()),
         ),

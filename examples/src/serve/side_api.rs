@@ -1,5 +1,5 @@
-//! `/api/v1/query_exemplars` and `/api/v1/metadata` over the exemplars and metadata remote
-//! write brought in (see [`super::exemplars`]), per tenant, in Prometheus' JSON shapes.
+//! `/api/v1/query_exemplars` (the exemplars each tenant's database keeps) and
+//! `/api/v1/metadata` (see [`super::metadata`]), in Prometheus' JSON shapes.
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value as Json};
 
-use super::exemplars::type_name;
+use super::metadata::type_name;
 use super::ServeState;
 use crate::http_api::json::{labels as labels_json, write_timestamp};
 use crate::http_api::params::{MAX_TIME_MS, MIN_TIME_MS};
@@ -61,8 +61,8 @@ async fn query_exemplars(
             .into_iter()
             .map(|vs| vs.matchers.clone())
             .collect();
-        let side = st.side.get(&tenant(&st, &headers)?);
-        let data: Vec<Json> = side
+        let db = st.tenants.db(Some(&tenant(&st, &headers)?))?;
+        let data: Vec<Json> = db
             .query_exemplars(&selectors, start, end)
             .into_iter()
             .map(|(series, exemplars)| {
@@ -104,9 +104,9 @@ async fn metadata(
         let limit = count("limit")?;
         let per_metric = count("limit_per_metric")?;
         let metric = form.get("metric").filter(|m| !m.is_empty());
-        let side = st.side.get(&tenant(&st, &headers)?);
+        let store = st.metadata.get(&tenant(&st, &headers)?);
         let mut data = serde_json::Map::new();
-        for (name, entries) in side.metadata(metric, limit, per_metric) {
+        for (name, entries) in store.get(metric, limit, per_metric) {
             let list: Vec<Json> = entries
                 .iter()
                 .map(|m| json!({"type": type_name(m.metric_type), "help": m.help, "unit": m.unit}))

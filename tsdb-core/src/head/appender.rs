@@ -14,8 +14,8 @@ use crate::record::{
     encode_float_histogram_samples, encode_histogram_samples,
 };
 use crate::record::{
-    encode_samples, encode_series, RefFloatHistogramSample, RefHistogramSample, RefSample,
-    RefSeries,
+    encode_exemplars, encode_samples, encode_series, RefExemplar, RefFloatHistogramSample,
+    RefHistogramSample, RefSample, RefSeries,
 };
 
 /// A transaction of float samples on a [`Head`].
@@ -49,6 +49,9 @@ pub struct HeadAppender<'h> {
     /// Out-of-order float samples (logged to the WBL, kept apart in their series).
     ooo_samples: Vec<RefSample>,
     ooo_series: Vec<Arc<MemSeries>>,
+    /// Exemplars, with their series.
+    exemplars: Vec<RefExemplar>,
+    exemplar_series: Vec<Arc<MemSeries>>,
     buf: Vec<u8>,
 }
 
@@ -66,6 +69,8 @@ impl<'h> HeadAppender<'h> {
             float_histogram_series: Vec::new(),
             ooo_samples: Vec::new(),
             ooo_series: Vec::new(),
+            exemplars: Vec::new(),
+            exemplar_series: Vec::new(),
             buf: Vec::new(),
         }
     }
@@ -201,6 +206,42 @@ impl<'h> HeadAppender<'h> {
         Ok(r)
     }
 
+    /// Adds an exemplar to the series with `labels` (created if new, as for a sample). An
+    /// exemplar older than the series' newest fails with
+    /// [`AppendError::OutOfOrderExemplar`]; an exact repeat of the newest is ignored.
+    pub fn append_exemplar(
+        &mut self,
+        labels: &Labels,
+        e: &super::exemplars::Exemplar,
+    ) -> Result<u64, AppendError> {
+        if labels.is_empty() {
+            return Err(AppendError::EmptyLabels);
+        }
+        let (s, created) = self.head.get_or_create(labels);
+        if created {
+            self.new_series.push(RefSeries {
+                series_ref: s.series_ref(),
+                labels: labels.clone(),
+            });
+        }
+        let r = s.series_ref();
+        match self.head.exemplars.check(s.labels(), e) {
+            super::exemplars::ExemplarOutcome::OutOfOrder => {
+                return Err(AppendError::OutOfOrderExemplar { t: e.t })
+            }
+            super::exemplars::ExemplarOutcome::Duplicate => return Ok(r),
+            super::exemplars::ExemplarOutcome::Added => {}
+        }
+        self.exemplars.push(RefExemplar {
+            series_ref: r,
+            t: e.t,
+            v: e.value,
+            labels: e.labels.clone(),
+        });
+        self.exemplar_series.push(s);
+        Ok(r)
+    }
+
     /// The oldest timestamp the out-of-order window accepts now, if the window is on and
     /// the head holds samples.
     fn ooo_floor(&self) -> Option<i64> {
@@ -215,6 +256,7 @@ impl<'h> HeadAppender<'h> {
             + self.histograms.len()
             + self.float_histograms.len()
             + self.ooo_samples.len()
+            + self.exemplars.len()
     }
 
     /// Whether no sample is buffered.
@@ -257,6 +299,13 @@ impl<'h> HeadAppender<'h> {
         for (s, smp) in self.ooo_series.iter_mut().zip(self.ooo_samples.iter_mut()) {
             refresh(s, &mut smp.series_ref);
         }
+        for (s, e) in self
+            .exemplar_series
+            .iter_mut()
+            .zip(self.exemplars.iter_mut())
+        {
+            refresh(s, &mut e.series_ref);
+        }
         for (s, smp) in self
             .histogram_series
             .iter_mut()
@@ -284,6 +333,7 @@ impl<'h> HeadAppender<'h> {
                 .chain(&self.histogram_series)
                 .chain(&self.float_histogram_series)
                 .chain(&self.ooo_series)
+                .chain(&self.exemplar_series)
             {
                 if !s.is_logged() {
                     s.set_logged();
@@ -328,6 +378,10 @@ impl<'h> HeadAppender<'h> {
             }
             if !custom.is_empty() {
                 encode_custom_buckets_float_histogram_samples(&custom, &mut self.buf);
+                recs.push(std::mem::take(&mut self.buf));
+            }
+            if !self.exemplars.is_empty() {
+                encode_exemplars(&self.exemplars, &mut self.buf);
                 recs.push(std::mem::take(&mut self.buf));
             }
             if !recs.is_empty() {
@@ -383,6 +437,16 @@ impl<'h> HeadAppender<'h> {
         }
         for (s, smp) in self.ooo_series.iter().zip(&self.ooo_samples) {
             s.lock().insert_ooo(smp.t, smp.v);
+        }
+        for (s, e) in self.exemplar_series.iter().zip(&self.exemplars) {
+            self.head.exemplars.add(
+                s.labels(),
+                super::exemplars::Exemplar {
+                    labels: e.labels.clone(),
+                    value: e.v,
+                    t: e.t,
+                },
+            );
         }
         if mint <= maxt {
             self.head.update_min_max(mint, maxt);

@@ -7,6 +7,7 @@
 
 pub mod appender;
 pub mod delete;
+pub mod exemplars;
 pub mod group_sync;
 pub mod ooo;
 pub mod querier;
@@ -34,7 +35,7 @@ pub const DEFAULT_CHUNK_RANGE: i64 = 2 * 3600 * 1000;
 /// Prometheus' target number of samples per head chunk.
 pub const DEFAULT_SAMPLES_PER_CHUNK: usize = 120;
 
-/// How the head cuts chunks.
+/// How the head cuts chunks and what it keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeadOptions {
     /// Width of the aligned ranges chunks never cross, in ms.
@@ -45,6 +46,8 @@ pub struct HeadOptions {
     /// newest, but no more than this behind the head's newest sample, are kept apart as
     /// out-of-order samples (logged to `wbl/`) instead of being rejected. 0 disables it.
     pub ooo_window: i64,
+    /// Exemplars kept in memory (logged to the WAL); 0 keeps none.
+    pub max_exemplars: usize,
 }
 
 impl Default for HeadOptions {
@@ -53,6 +56,7 @@ impl Default for HeadOptions {
             chunk_range: DEFAULT_CHUNK_RANGE,
             samples_per_chunk: DEFAULT_SAMPLES_PER_CHUNK,
             ooo_window: 0,
+            max_exemplars: exemplars::DEFAULT_MAX_EXEMPLARS,
         }
     }
 }
@@ -103,6 +107,12 @@ pub enum AppendError {
     /// Writing the WAL failed: nothing of the transaction was applied.
     #[error("write to WAL: {0}")]
     Wal(#[from] WalError),
+    /// An exemplar older than its series' newest.
+    #[error("out of order exemplar (t={t})")]
+    OutOfOrderExemplar {
+        /// The exemplar's timestamp.
+        t: i64,
+    },
     /// The transaction is in the WAL and applied, but fsyncing the WAL failed: it may not
     /// survive a machine crash (retrying it is safe: the same samples are accepted again).
     #[error("fsync WAL: {0}")]
@@ -206,6 +216,8 @@ pub struct Head {
     pub(crate) wal_sync: GroupSync,
     /// The write-behind log of out-of-order samples (locked after `wal`).
     pub(crate) wbl: Mutex<Option<WalWriter>>,
+    /// Exemplars of the head's series.
+    pub(crate) exemplars: exemplars::ExemplarStorage,
 }
 
 impl Head {
@@ -222,6 +234,7 @@ impl Head {
             tombstones: RwLock::new(HashMap::new()),
             wal_sync: GroupSync::default(),
             wbl: Mutex::new(None),
+            exemplars: exemplars::ExemplarStorage::new(opts.max_exemplars),
         }
     }
 
@@ -248,6 +261,16 @@ impl Head {
     /// Detaches the write-behind log (to close it).
     pub fn take_wbl(&self) -> Option<WalWriter> {
         self.wbl.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// The exemplars of the series matching any of `selectors` in `[start, end]`.
+    pub fn query_exemplars(
+        &self,
+        selectors: &[Vec<tsdb_index::Matcher>],
+        start: i64,
+        end: i64,
+    ) -> Vec<(Labels, Vec<exemplars::Exemplar>)> {
+        self.exemplars.select(selectors, start, end)
     }
 
     /// Number of out-of-order samples held.

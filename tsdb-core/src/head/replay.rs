@@ -29,7 +29,9 @@ pub struct ReplayStats {
     pub tombstones: usize,
     /// Out-of-order samples replayed from the write-behind log.
     pub ooo_samples: usize,
-    /// Exemplar and metadata entries (decoded and validated, not stored).
+    /// Exemplars replayed.
+    pub exemplars: usize,
+    /// Metadata entries (decoded and validated, not stored).
     pub ignored_entries: usize,
     /// The checkpoint replayed first, if any.
     pub checkpoint: Option<u64>,
@@ -225,7 +227,23 @@ impl Replayer<'_> {
             RecordType::Exemplars => {
                 let mut out = Vec::new();
                 record::decode_exemplars(rec, &mut out).map_err(|e| e.to_string())?;
-                self.stats.ignored_entries += out.len();
+                for e in out {
+                    let Some(s) = self.refs.get(&e.series_ref) else {
+                        self.stats.unknown_refs += 1;
+                        continue;
+                    };
+                    let added = self.head.exemplars.add(
+                        s.labels(),
+                        super::exemplars::Exemplar {
+                            labels: e.labels,
+                            value: e.v,
+                            t: e.t,
+                        },
+                    );
+                    if added == super::exemplars::ExemplarOutcome::Added {
+                        self.stats.exemplars += 1;
+                    }
+                }
             }
             RecordType::Metadata => {
                 let mut out = Vec::new();
