@@ -1,6 +1,8 @@
 //! `tsdb dump DIR`: every sample of the blocks in DIR, in `promtool tsdb dump`'s format:
 //! `{a="b", c="d"} value timestamp_ms`, series in label order, samples in time order, values
-//! formatted with Go's `%g`.
+//! formatted with Go's `%g`; native histograms as Go's `Histogram.String()`. (promtool itself
+//! leaves out the first sample of a float histogram series and the first two of an integer
+//! histogram series, a quirk of its iterator loops; we print them all.)
 
 use std::io::Write;
 use std::path::Path;
@@ -38,16 +40,67 @@ fn write_series(
                 line.push('\n');
                 out.write_all(line.as_bytes())?;
             }
-            ValueType::Histogram | ValueType::FloatHistogram => {
-                return Err(CliError::Other(format!(
-                    "series {lbls}: dumping native histogram samples is not supported yet"
-                )));
+            ValueType::Histogram => {
+                let (t, h) = it.at_histogram();
+                let count = h.count;
+                let fh = h.to_float();
+                write_histogram_line(out, line, &lbls, &fh, Some(count), t)?;
+            }
+            ValueType::FloatHistogram => {
+                let (t, fh) = it.at_float_histogram();
+                let fh = fh.clone();
+                write_histogram_line(out, line, &lbls, &fh, None, t)?;
             }
         }
     }
     if let Some(e) = it.err() {
         return Err(CliError::Other(e.to_string()));
     }
+    Ok(())
+}
+
+/// Writes `labels {count:.., sum:.., [lower,upper):count, ...} t`, as promtool prints a native
+/// histogram sample (Go's `Histogram.String()`): empty buckets left out, negative buckets from
+/// the most negative, then the zero bucket, then the positive ones; counts as integers for
+/// integer histograms (`int_count`), else with `%g`.
+fn write_histogram_line(
+    out: &mut dyn Write,
+    line: &mut String,
+    lbls: &str,
+    h: &chunkenc::FloatHistogram,
+    int_count: Option<u64>,
+    t: i64,
+) -> Result<(), CliError> {
+    let count = |line: &mut String, c: f64| match int_count {
+        Some(_) => line.push_str(&(c as u64).to_string()),
+        None => push_go_g(line, c),
+    };
+    line.clear();
+    line.push_str(lbls);
+    line.push_str(" {count:");
+    match int_count {
+        Some(c) => line.push_str(&c.to_string()),
+        None => push_go_g(line, h.count),
+    }
+    line.push_str(", sum:");
+    push_go_g(line, h.sum);
+    for b in promql::functions::hist::all_buckets(h)
+        .into_iter()
+        .filter(|b| b.count != 0.0)
+    {
+        line.push_str(", ");
+        line.push(if b.lower_inclusive { '[' } else { '(' });
+        push_go_g(line, b.lower);
+        line.push(',');
+        push_go_g(line, b.upper);
+        line.push(if b.upper_inclusive { ']' } else { ')' });
+        line.push(':');
+        count(line, b.count);
+    }
+    line.push_str("} ");
+    line.push_str(itoa(t, &mut [0u8; 24]));
+    line.push('\n');
+    out.write_all(line.as_bytes())?;
     Ok(())
 }
 
