@@ -3,6 +3,11 @@
 //! other replica is only consulted again after a penalty of twice the last gap (5 s at the
 //! start). So the merged series follows one replica while it has data and switches to the
 //! other only across a gap, without doubling the sample rate.
+//!
+//! For counters (a select read for `rate`, `increase`, `irate` or `resets`, as Thanos decides
+//! it), switching to a replica whose counter is lower than the last value taken would read as
+//! a counter reset; with [`PenaltyDedupIterator::for_counters`] the replica switched to is
+//! shifted up by the difference from then on, as Thanos' querier does.
 
 use chunkenc::{FloatHistogram, Histogram};
 use tsdb_core::storage::{SampleIterator, StorageError, ValueType};
@@ -21,6 +26,13 @@ pub struct PenaltyDedupIterator<'a> {
     last_t: i64,
     pen_a: i64,
     pen_b: i64,
+    /// Whether values are counters (adjusted at replica switches).
+    counter: bool,
+    /// Offsets added to each replica's float values.
+    adjust_a: f64,
+    adjust_b: f64,
+    /// The last float value returned (adjusted), if any.
+    last_v: Option<f64>,
 }
 
 impl<'a> PenaltyDedupIterator<'a> {
@@ -36,7 +48,40 @@ impl<'a> PenaltyDedupIterator<'a> {
             last_t: i64::MIN,
             pen_a: 0,
             pen_b: 0,
+            counter: false,
+            adjust_a: 0.0,
+            adjust_b: 0.0,
+            last_v: None,
         }
+    }
+
+    /// Treats the values as counters: at a switch to a replica whose counter reads lower
+    /// than the last value returned, that replica is shifted up by the difference.
+    pub fn for_counters(mut self, counter: bool) -> Self {
+        self.counter = counter;
+        self
+    }
+
+    /// Records the value returned and, for counters, adjusts a replica switched to.
+    fn settle(&mut self, was_a: bool, v: ValueType) -> ValueType {
+        if !self.counter || v != ValueType::Float {
+            return v;
+        }
+        let switched = self.last_v.is_some() && was_a != self.use_a;
+        if switched {
+            let last = self.last_v.unwrap_or_default();
+            let (_, raw) = self.current().at();
+            let adjust = if self.use_a {
+                &mut self.adjust_a
+            } else {
+                &mut self.adjust_b
+            };
+            if last > raw + *adjust {
+                *adjust = last - raw;
+            }
+        }
+        self.last_v = Some(self.at().1);
+        v
     }
 
     fn current(&self) -> &(dyn SampleIterator + 'a) {
@@ -50,6 +95,62 @@ impl<'a> PenaltyDedupIterator<'a> {
 
 impl SampleIterator for PenaltyDedupIterator<'_> {
     fn next(&mut self) -> ValueType {
+        let was_a = self.use_a;
+        let v = self.step();
+        self.settle(was_a, v)
+    }
+
+    fn seek(&mut self, t: i64) -> ValueType {
+        if !self.started || self.last_t == i64::MIN {
+            let v = self.next();
+            if v == ValueType::None || self.at_t() >= t {
+                return v;
+            }
+        } else if self.at_t() >= t {
+            return if self.use_a { self.va } else { self.vb };
+        }
+        loop {
+            let v = self.next();
+            if v == ValueType::None || self.at_t() >= t {
+                return v;
+            }
+        }
+    }
+
+    fn at(&self) -> (i64, f64) {
+        let (t, v) = self.current().at();
+        let adjust = if self.use_a {
+            self.adjust_a
+        } else {
+            self.adjust_b
+        };
+        (t, v + adjust)
+    }
+
+    fn at_histogram(&self) -> (i64, &Histogram) {
+        self.current().at_histogram()
+    }
+
+    fn at_float_histogram(&mut self) -> (i64, &FloatHistogram) {
+        if self.use_a {
+            self.a.at_float_histogram()
+        } else {
+            self.b.at_float_histogram()
+        }
+    }
+
+    fn at_t(&self) -> i64 {
+        self.current().at_t()
+    }
+
+    fn err(&self) -> Option<&StorageError> {
+        self.a.err().or(self.b.err())
+    }
+}
+
+impl PenaltyDedupIterator<'_> {
+    /// Moves to the next sample of the merged series (see the module docs).
+    fn step(&mut self) -> ValueType {
         if !self.started {
             self.started = true;
             self.va = self.a.next();
@@ -106,47 +207,6 @@ impl SampleIterator for PenaltyDedupIterator<'_> {
         } else {
             self.vb
         }
-    }
-
-    fn seek(&mut self, t: i64) -> ValueType {
-        if !self.started || self.last_t == i64::MIN {
-            let v = self.next();
-            if v == ValueType::None || self.at_t() >= t {
-                return v;
-            }
-        } else if self.at_t() >= t {
-            return if self.use_a { self.va } else { self.vb };
-        }
-        loop {
-            let v = self.next();
-            if v == ValueType::None || self.at_t() >= t {
-                return v;
-            }
-        }
-    }
-
-    fn at(&self) -> (i64, f64) {
-        self.current().at()
-    }
-
-    fn at_histogram(&self) -> (i64, &Histogram) {
-        self.current().at_histogram()
-    }
-
-    fn at_float_histogram(&mut self) -> (i64, &FloatHistogram) {
-        if self.use_a {
-            self.a.at_float_histogram()
-        } else {
-            self.b.at_float_histogram()
-        }
-    }
-
-    fn at_t(&self) -> i64 {
-        self.current().at_t()
-    }
-
-    fn err(&self) -> Option<&StorageError> {
-        self.a.err().or(self.b.err())
     }
 }
 
@@ -278,5 +338,32 @@ mod tests {
             )),
             b
         );
+    }
+
+    #[test]
+    fn counters_are_adjusted_at_a_replica_switch() {
+        // Replica b's counter lags a's by 25; a stops after 30 s, b goes on (after the
+        // penalty, from 60 s).
+        let a: Vec<(i64, f64)> = (0..3)
+            .map(|i| (i * 15_000, 10.0 + i as f64 * 10.0))
+            .collect();
+        let b: Vec<(i64, f64)> = (0..6)
+            .map(|i| (i * 15_000 + 1, -15.0 + i as f64 * 10.0))
+            .collect();
+        let read = |counter: bool| {
+            let mut it = PenaltyDedupIterator::new(Vec2::boxed(a.clone()), Vec2::boxed(b.clone()))
+                .for_counters(counter);
+            let mut out = Vec::new();
+            while it.next() == ValueType::Float {
+                out.push(it.at().1);
+            }
+            out
+        };
+        // Without adjustment the switch reads as a counter reset (30 -> 25).
+        assert_eq!(read(false), [10.0, 20.0, 30.0, 25.0, 35.0]);
+        // With it, b continues from 30.
+        let adjusted = read(true);
+        assert_eq!(adjusted, [10.0, 20.0, 30.0, 30.0, 40.0]);
+        assert!(adjusted.windows(2).all(|w| w[1] >= w[0]));
     }
 }

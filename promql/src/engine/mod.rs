@@ -272,6 +272,41 @@ fn strip(e: &Expr) -> &Expr {
     }
 }
 
+/// Selectors (by the address of their matchers) and the function or aggregation each is
+/// read for, as Prometheus' select hints name it: the nearest enclosing call or
+/// aggregation, none across a binary operation.
+type SelectorFunctions = std::collections::HashMap<*const tsdb_index::Matcher, &'static str>;
+
+fn selector_functions(e: &Expr, func: Option<&'static str>, out: &mut SelectorFunctions) {
+    match e {
+        Expr::VectorSelector(vs) => {
+            if let Some(f) = func {
+                out.insert(vs.matchers.as_ptr(), f);
+            }
+        }
+        Expr::MatrixSelector(m) => {
+            if let Some(f) = func {
+                out.insert(m.vector_selector.matchers.as_ptr(), f);
+            }
+        }
+        Expr::Call(c) => c
+            .args
+            .iter()
+            .for_each(|a| selector_functions(a, Some(c.func.name), out)),
+        Expr::Aggregate(a) => {
+            selector_functions(&a.expr, Some(a.op.as_str()), out);
+            if let Some(p) = &a.param {
+                selector_functions(p, Some(a.op.as_str()), out);
+            }
+        }
+        Expr::Binary(b) => {
+            selector_functions(&b.lhs, None, out);
+            selector_functions(&b.rhs, None, out);
+        }
+        other => other.for_each_child(|c| selector_functions(c, func, out)),
+    }
+}
+
 /// Reads every selector's series (and every `info()` call's info series) in the time range
 /// it needs.
 fn fetch(
@@ -292,14 +327,20 @@ fn fetch(
     let mint = wanted.iter().map(|w| w.range.start).min().unwrap_or(0);
     let maxt = wanted.iter().map(|w| w.range.end).max().unwrap_or(0);
     let querier = q.querier(mint, maxt)?;
+    let mut funcs = std::collections::HashMap::new();
+    selector_functions(e, None, &mut funcs);
     for req in wanted {
         let r = &req.range;
+        let enclosing = match &req.matchers {
+            std::borrow::Cow::Borrowed(m) => funcs.get(&m.as_ptr()).copied(),
+            std::borrow::Cow::Owned(_) => None,
+        };
         let hints = SelectHints {
             start: r.start,
             end: r.end,
             step: 0,
             range: req.eval_range,
-            func: req.func.map(str::to_string),
+            func: req.func.or(enclosing).map(str::to_string),
         };
         let mut set = querier.select(false, Some(&hints), &req.matchers)?;
         let mut out = Vec::new();

@@ -275,16 +275,21 @@ impl Querier for RemoteQuerier<'_> {
     fn select<'b>(
         &'b self,
         _sorted: bool,
-        _hints: Option<&SelectHints>,
+        hints: Option<&SelectHints>,
         matchers: &[Matcher],
     ) -> Result<Box<dyn SeriesSet + 'b>> {
         let grouped = self
             .stores
             .fetch(self.mint, self.maxt, matchers, &self.warnings)?;
+        // Thanos adjusts counters at replica switches for these functions only.
+        let counter = hints
+            .and_then(|h| h.func.as_deref())
+            .is_some_and(|f| matches!(f, "rate" | "increase" | "irate" | "resets"));
         Ok(Box::new(RemoteSeriesSet {
             series: grouped.into_iter(),
             mint: self.mint,
             maxt: self.maxt,
+            counter,
         }))
     }
 
@@ -345,6 +350,7 @@ struct RemoteSeriesSet {
     series: std::collections::btree_map::IntoIter<Labels, Vec<Vec<ClosedChunk>>>,
     mint: i64,
     maxt: i64,
+    counter: bool,
 }
 
 impl SeriesSet for RemoteSeriesSet {
@@ -355,6 +361,7 @@ impl SeriesSet for RemoteSeriesSet {
             replicas,
             mint: self.mint,
             maxt: self.maxt,
+            counter: self.counter,
         })))
     }
 }
@@ -365,6 +372,8 @@ struct RemoteSeries {
     replicas: Vec<Vec<ClosedChunk>>,
     mint: i64,
     maxt: i64,
+    /// Whether replica switches adjust counters.
+    counter: bool,
 }
 
 impl Series for RemoteSeries {
@@ -381,7 +390,7 @@ impl Series for RemoteSeries {
             return iter_chunks(&[], self.mint, self.maxt);
         };
         its.fold(first, |acc, next| {
-            Box::new(PenaltyDedupIterator::new(acc, next))
+            Box::new(PenaltyDedupIterator::new(acc, next).for_counters(self.counter))
         })
     }
 }
