@@ -200,3 +200,30 @@ async fn series_label_names_values_and_info_over_grpc() {
     assert!(s.min_time < s.max_time);
     let _ = stop.send(());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_replica_labels_drops_them_and_keeps_the_order() {
+    let (addr, stop) = start().await;
+    let mut client = StoreClient::connect(addr.clone()).await.unwrap();
+    let req = SeriesRequest {
+        min_time: i64::MIN,
+        max_time: i64::MAX,
+        matchers: vec![matcher(label_matcher::Type::Re, "__name__", ".+")],
+        without_replica_labels: vec!["replica".into()],
+        skip_chunks: true,
+        ..Default::default()
+    };
+    let mut stream = client.series(req).await.unwrap().into_inner();
+    let mut seen = Vec::new();
+    while let Some(frame) = stream.message().await.unwrap() {
+        if let Some(series_response::Result::Series(s)) = frame.result {
+            let labels = from_proto_labels(&s.labels);
+            assert_eq!(labels.get("replica"), None);
+            assert_eq!(labels.get("cluster"), Some("eu"));
+            seen.push(labels);
+        }
+    }
+    assert!(!seen.is_empty());
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "not sorted");
+    let _ = stop.send(());
+}

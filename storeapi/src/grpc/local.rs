@@ -116,10 +116,23 @@ impl LocalStore {
             ..Default::default()
         };
         let mut set = querier.select(true, Some(&hints), &ms).map_err(internal)?;
+        // Thanos' `without_replica_labels`: the querier will deduplicate, so the labels go
+        // here and the series are sorted without them (frames are gathered for that).
+        let drop: Vec<&str> = req
+            .without_replica_labels
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let mut held: Vec<(Labels, Series)> = Vec::new();
         let mut sent = 0i64;
         while let Some(series) = set.next_series() {
             let series = series.map_err(internal)?;
             let labels = self.with_external(series.labels());
+            let labels = if drop.is_empty() {
+                labels
+            } else {
+                labels.without(&drop)
+            };
             let mut chunks = Vec::new();
             if !req.skip_chunks {
                 let built = encode_samples(
@@ -144,14 +157,15 @@ impl LocalStore {
                     continue;
                 }
             }
-            let frame = SeriesResponse {
-                result: Some(series_response::Result::Series(Series {
-                    labels: to_proto_labels(&labels),
-                    chunks,
-                })),
+            let series = Series {
+                labels: to_proto_labels(&labels),
+                chunks,
             };
-            if tx.blocking_send(Ok(frame)).is_err() {
-                // The client went away.
+            if !drop.is_empty() {
+                held.push((labels, series));
+                continue;
+            }
+            if !send(tx, series) {
                 return Ok(());
             }
             sent += 1;
@@ -159,8 +173,27 @@ impl LocalStore {
                 break;
             }
         }
+        held.sort_by(|a, b| a.0.cmp(&b.0));
+        let limit = if req.limit > 0 {
+            req.limit as usize
+        } else {
+            usize::MAX
+        };
+        for (_, series) in held.into_iter().take(limit) {
+            if !send(tx, series) {
+                break;
+            }
+        }
         Ok(())
     }
+}
+
+/// Sends one series frame; false when the client went away.
+fn send(tx: &mpsc::Sender<Result<SeriesResponse, Status>>, series: Series) -> bool {
+    let frame = SeriesResponse {
+        result: Some(series_response::Result::Series(series)),
+    };
+    tx.blocking_send(Ok(frame)).is_ok()
 }
 
 type SeriesStream = Pin<Box<dyn Stream<Item = Result<SeriesResponse, Status>> + Send>>;
@@ -273,7 +306,7 @@ impl info_server::Info for LocalStore {
                 min_time,
                 max_time,
                 supports_sharding: false,
-                supports_without_replica_labels: false,
+                supports_without_replica_labels: true,
                 tsdb_infos: vec![TsdbInfo {
                     labels: Some(labels),
                     min_time,
