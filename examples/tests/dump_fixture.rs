@@ -100,8 +100,9 @@ fn histogram(i: i64, custom: bool) -> chunkenc::Histogram {
     }
 }
 
-#[test]
-fn native_histograms_dump_as_promtool_prints_them() {
+/// A data directory holding one block of integer, float and custom-bucket histogram series
+/// and a float series (no WAL left, so promtool reads the block alone).
+fn histogram_block() -> tempfile::TempDir {
     use tsdb_core::db::{Db, DbOptions};
     use tsdb_index::Labels;
     let tmp = tempfile::tempdir().unwrap();
@@ -122,10 +123,14 @@ fn native_histograms_dump_as_promtool_prints_them() {
     }
     db.compact().unwrap();
     db.close().unwrap();
-    // Only the block: promtool would read the WAL's head too.
     std::fs::remove_dir_all(tmp.path().join("wal")).unwrap();
     std::fs::create_dir(tmp.path().join("wal")).unwrap();
+    tmp
+}
 
+#[test]
+fn native_histograms_dump_as_promtool_prints_them() {
+    let tmp = histogram_block();
     let mut ours = Vec::new();
     cli::dump::run(tmp.path(), &[], i64::MIN, i64::MAX, &mut ours).unwrap();
     let ours = String::from_utf8(ours).unwrap();
@@ -188,4 +193,49 @@ fn same_but_last_digits(a: &str, b: &str) -> bool {
                     _ => false,
                 }
         })
+}
+
+/// The `--extended` compaction analysis of `tsdb analyze` and of `promtool tsdb analyze`.
+fn compaction_sections(dir: &std::path::Path, block: &str) -> (String, String) {
+    let mut ours = Vec::new();
+    cli::analyze::run(dir, Some(block), 20, None, true, &mut ours).unwrap();
+    let theirs = common::run(
+        std::process::Command::new(common::promtool())
+            .args(["tsdb", "analyze", "--extended"])
+            .arg(dir)
+            .arg(block),
+    );
+    let section = |b: Vec<u8>| {
+        let s = String::from_utf8(b).unwrap();
+        s[s.find("Compaction analysis:")
+            .expect("no compaction analysis")..]
+            .to_string()
+    };
+    (section(ours), section(theirs))
+}
+
+#[test]
+fn extended_analysis_equals_promtool_for_float_and_histogram_chunks() {
+    let dir = common::prom_blocks();
+    for block in ["01M87WF4HJ3VKBT462E4NRF9ZN", "01M87WF4K5752F9Y5W20DR52AX"] {
+        let (ours, theirs) = compaction_sections(&dir, block);
+        assert_eq!(ours, theirs, "{block}");
+        assert!(
+            ours.contains("samples per float chunk (min/avg/max)"),
+            "{ours}"
+        );
+    }
+    let tmp = histogram_block();
+    let block = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.len() == 26)
+        .unwrap();
+    let (ours, theirs) = compaction_sections(tmp.path(), &block);
+    assert_eq!(ours, theirs);
+    assert!(
+        ours.contains("buckets per histogram chunk (min/avg/max)"),
+        "{ours}"
+    );
 }

@@ -48,6 +48,9 @@ enum Command {
         /// Only series matching this selector.
         #[arg(long = "match")]
         selector: Option<String>,
+        /// Add the compaction analysis (chunk fill and size histograms).
+        #[arg(long)]
+        extended: bool,
     },
     /// Print every sample (like `promtool tsdb dump`).
     Dump {
@@ -425,7 +428,15 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             block,
             limit,
             selector,
-        } => cli::analyze::run(&dir, block.as_deref(), limit, selector.as_deref(), &mut out)?,
+            extended,
+        } => cli::analyze::run(
+            &dir,
+            block.as_deref(),
+            limit,
+            selector.as_deref(),
+            extended,
+            &mut out,
+        )?,
         Command::Dump {
             dir,
             selectors,

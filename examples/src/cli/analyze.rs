@@ -1,5 +1,6 @@
-//! `tsdb analyze DIR [BLOCK]`: label cardinality and churn statistics of one block, in the
-//! layout `promtool tsdb analyze` prints (ties are broken by name here, so output is stable).
+//! `tsdb analyze DIR [BLOCK] [--extended]`: label cardinality and churn statistics of one
+//! block, and with `--extended` the chunk fill analysis, in the layout `promtool tsdb analyze`
+//! prints (ties are broken by name here, so output is stable).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -28,12 +29,14 @@ fn print_top(
     Ok(())
 }
 
-/// Runs `tsdb analyze`. Without `block_id`, analyzes the block with the highest ULID.
+/// Runs `tsdb analyze`. Without `block_id`, analyzes the block with the highest ULID; with
+/// `extended`, adds promtool's compaction analysis (chunk fill and size histograms).
 pub fn run(
     dir: &Path,
     block_id: Option<&str>,
     limit: usize,
     selector: Option<&str>,
+    extended: bool,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let matchers: Vec<Matcher> = match selector {
@@ -177,5 +180,111 @@ pub fn run(
         names_count.into_iter().collect(),
         limit,
     )?;
+    if extended {
+        compaction_analysis(block, &refs, out)?;
+    }
     Ok(())
+}
+
+/// promtool's `--extended` report: over the selected series' chunks, histograms of samples
+/// and bytes per float chunk, samples and bytes per histogram chunk, and bucket slots per
+/// histogram chunk.
+fn compaction_analysis(
+    block: &Block,
+    refs: &[tsdb_index::SeriesRef],
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let ierr = |e: tsdb_index::IndexError| CliError::Block(block.index_error(e));
+    let (mut lbuf, mut cbuf) = (Vec::new(), Vec::new());
+    let mut total = 0usize;
+    let (mut float_samples, mut float_bytes) = (Vec::new(), Vec::new());
+    let (mut hist_samples, mut hist_bytes, mut hist_buckets) = (Vec::new(), Vec::new(), Vec::new());
+    for &r in refs {
+        block
+            .index()
+            .series(r, &mut lbuf, &mut cbuf)
+            .map_err(ierr)?;
+        for meta in &cbuf {
+            let raw = block.chunks().chunk(meta.chunk_ref)?;
+            let encoding = chunkenc::Encoding::try_from(raw.encoding).ok();
+            let bad = |e: chunkenc::ChunkError| {
+                CliError::Other(format!("chunk {:#x}: {e}", meta.chunk_ref))
+            };
+            match encoding {
+                Some(chunkenc::Encoding::Xor) => {
+                    let it = chunkenc::iter(chunkenc::Encoding::Xor, raw.data).map_err(bad)?;
+                    float_samples.push(it.num_samples());
+                    float_bytes.push(raw.data.len());
+                }
+                Some(e @ (chunkenc::Encoding::Histogram | chunkenc::Encoding::FloatHistogram)) => {
+                    let mut it = chunkenc::iter(e, raw.data).map_err(bad)?;
+                    hist_samples.push(it.num_samples());
+                    hist_bytes.push(raw.data.len());
+                    let mut buckets = 0;
+                    while it.next().map_err(bad)?.is_some() {
+                        if let Some((_, h)) = it.at_histogram() {
+                            buckets += h.positive_buckets.len() + h.negative_buckets.len();
+                        } else if let Some((_, h)) = it.at_float_histogram() {
+                            buckets += h.positive_buckets.len() + h.negative_buckets.len();
+                        }
+                    }
+                    hist_buckets.push(buckets);
+                }
+                _ => {}
+            }
+            total += 1;
+        }
+    }
+    write!(out, "\nCompaction analysis:\n\n")?;
+    display_histogram(out, "samples per float chunk", float_samples, total)?;
+    display_histogram(out, "bytes per float chunk", float_bytes, total)?;
+    display_histogram(out, "samples per histogram chunk", hist_samples, total)?;
+    display_histogram(out, "bytes per histogram chunk", hist_bytes, total)?;
+    display_histogram(out, "buckets per histogram chunk", hist_buckets, total)?;
+    Ok(())
+}
+
+/// A text histogram in promtool's layout: min/avg/max, then one line per bucket of a width
+/// that is a power of ten, with a bar of `#` per percent of all chunks.
+fn display_histogram(
+    out: &mut dyn Write,
+    what: &str,
+    mut data: Vec<usize>,
+    total: usize,
+) -> std::io::Result<()> {
+    if data.is_empty() {
+        return write!(out, "{what}: N/A\n\n");
+    }
+    data.sort_unstable();
+    let (min, max) = (data[0], data[data.len() - 1]);
+    // Bucket width: 10, 100, ... up to at least a tenth of the spread (capped at 100 000).
+    let spread = (max - min) / 10;
+    let mut step = 10;
+    while step < spread && step <= 10_000 {
+        step *= 10;
+    }
+    let start = min - min % step;
+    let end = max - max % step + step;
+    let mut buckets = vec![0usize; (end - start) / step + 1];
+    for &c in &data {
+        buckets[(c - start) / step] += 1;
+    }
+    let max_count = buckets.iter().copied().max().unwrap_or(0);
+    let avg = data.iter().sum::<usize>() / data.len();
+    writeln!(out, "{what} (min/avg/max): {min}/{avg}/{max}")?;
+    let left = end.to_string().len();
+    let right = (end + step).to_string().len();
+    let count_w = max_count.to_string().len();
+    for (i, count) in buckets.iter().enumerate() {
+        let percent = 100 * count / total.max(1);
+        writeln!(
+            out,
+            "[{:>left$}, {:>right$}]: {:>count_w$} {}",
+            i * step + start + 1,
+            (i + 1) * step + start,
+            count,
+            "#".repeat(percent)
+        )?;
+    }
+    writeln!(out)
 }
