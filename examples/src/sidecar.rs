@@ -294,6 +294,25 @@ impl SeriesSet for ReadSeriesSet {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_labels_come_from_the_global_section() {
+        let yaml = "global:\n  scrape_interval: 1s\n  external_labels:\n    cluster: eu-1\n    replica: \"a: b\"\n    zone: 'it''s'\nruntime:\n  gogc: 75\nscrape_configs:\n- job_name: x\n  external_labels:\n    no: pe\n";
+        assert_eq!(
+            external_labels_from_config(yaml),
+            vec![
+                ("cluster".to_string(), "eu-1".to_string()),
+                ("replica".to_string(), "a: b".to_string()),
+                ("zone".to_string(), "it's".to_string()),
+            ]
+        );
+        assert!(external_labels_from_config("global:\n  scrape_interval: 1s\n").is_empty());
+    }
+}
+
 struct ReadSeries {
     series: ChunkedSeries,
     mint: i64,
@@ -310,6 +329,45 @@ impl Series for ReadSeries {
     }
 }
 
+/// The `global.external_labels` of Prometheus' configuration as its
+/// `/api/v1/status/config` renders it (Go's YAML: two-space indents, one `name: value` per
+/// line, values quoted only when they must be).
+pub fn external_labels_from_config(yaml: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut in_global = false;
+    let mut in_labels = false;
+    for line in yaml.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let text = line.trim();
+        if indent == 0 {
+            in_global = text == "global:";
+            in_labels = false;
+            continue;
+        }
+        if in_global && indent == 2 {
+            in_labels = text == "external_labels:";
+            continue;
+        }
+        if in_labels && indent >= 4 {
+            if let Some((k, v)) = text.split_once(':') {
+                out.push((unquote(k.trim()), unquote(v.trim())));
+            }
+        }
+    }
+    out
+}
+
+/// A YAML scalar without its quotes (double-quoted ones unescaped as JSON strings).
+fn unquote(s: &str) -> String {
+    if s.starts_with('"') {
+        serde_json::from_str(s).unwrap_or_else(|_| s.trim_matches('"').to_string())
+    } else if let Some(inner) = s.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+        inner.replace("''", "'")
+    } else {
+        s.to_string()
+    }
+}
+
 /// Settings of a sidecar.
 #[derive(Debug, Clone)]
 pub struct SidecarConfig {
@@ -323,7 +381,8 @@ pub struct SidecarConfig {
     pub grpc_listen: SocketAddr,
     /// HTTP listen address (health endpoints).
     pub listen: SocketAddr,
-    /// Prometheus' external labels, added to every series and block.
+    /// Prometheus' external labels, added to every series and block; when empty, they are
+    /// read from Prometheus' configuration (`/api/v1/status/config`), as Thanos does.
     pub external_labels: Vec<(String, String)>,
     /// How often blocks are shipped.
     pub ship_interval: Duration,
@@ -335,6 +394,31 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     on_bound: impl FnOnce(SocketAddr, SocketAddr),
 ) -> std::io::Result<()> {
+    let mut cfg = cfg;
+    if cfg.external_labels.is_empty() {
+        let url = format!(
+            "{}/api/v1/status/config",
+            cfg.prometheus.trim_end_matches('/')
+        );
+        let yaml = tokio::task::spawn_blocking(move || -> std::result::Result<String, String> {
+            let body: serde_json::Value = serde_json::from_reader(
+                ureq::get(&url)
+                    .call()
+                    .map_err(|e| format!("{url}: {e}"))?
+                    .into_reader()
+                    .take(MAX_ANSWER),
+            )
+            .map_err(|e| format!("{url}: {e}"))?;
+            Ok(body["data"]["yaml"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string())
+        })
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
+        cfg.external_labels = external_labels_from_config(&yaml);
+    }
     let labels = Labels::from_pairs(
         cfg.external_labels
             .iter()

@@ -1,7 +1,8 @@
 //! `tsdb sidecar` next to the real Prometheus 3.5 (which serves Prometheus' fixture blocks
 //! plus what it scrapes from itself): a `tsdb query` over the sidecar's StoreAPI answers
 //! exactly what Prometheus answers (plus the external label), reading through Prometheus'
-//! remote-read API; the sidecar ships Prometheus' blocks with Thanos' metadata.
+//! remote-read API; the sidecar ships Prometheus' blocks with Thanos' metadata. The external
+//! label comes from Prometheus' own configuration, as Thanos reads it.
 
 mod common;
 mod serve_common;
@@ -88,7 +89,7 @@ fn a_querier_over_the_sidecar_answers_as_prometheus_does() {
     std::fs::write(
         tmp.path().join("prometheus.yml"),
         format!(
-            "global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: prom\n    static_configs: [{{targets: [\"{prom_addr}\"]}}]\n"
+            "global: {{scrape_interval: 1s, external_labels: {{cluster: eu-1}}}}\nscrape_configs:\n  - job_name: prom\n    static_configs: [{{targets: [\"{prom_addr}\"]}}]\n"
         ),
     )
     .unwrap();
@@ -147,8 +148,6 @@ fn a_querier_over_the_sidecar_answers_as_prometheus_does() {
             "127.0.0.1:0",
             "--listen",
             "127.0.0.1:0",
-            "--external-label",
-            "cluster=eu-1",
         ],
         &[
             "tsdb sidecar: listening on ",
