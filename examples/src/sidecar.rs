@@ -441,6 +441,7 @@ pub async fn run(
 
     let shipper = match &cfg.bucket {
         Some(url) => {
+            check_no_local_compaction(&cfg.prometheus).await?;
             let bucket = tsdb_bucket::Bucket::from_url(url)
                 .map_err(|e| std::io::Error::other(format!("--bucket {url}: {e}")))?;
             let ext = cfg.external_labels.iter().cloned().collect();
@@ -469,6 +470,40 @@ pub async fn run(
         s.abort();
     }
     served
+}
+
+/// Refuses to ship from a Prometheus that compacts its own blocks (its minimum and maximum
+/// block durations differ): the bucket would get overlapping blocks, as Thanos' sidecar
+/// refuses it.
+async fn check_no_local_compaction(prometheus: &str) -> std::io::Result<()> {
+    let url = format!("{}/api/v1/status/flags", prometheus.trim_end_matches('/'));
+    let flags =
+        tokio::task::spawn_blocking(move || -> std::result::Result<serde_json::Value, String> {
+            serde_json::from_reader(
+                ureq::get(&url)
+                    .call()
+                    .map_err(|e| format!("{url}: {e}"))?
+                    .into_reader()
+                    .take(MAX_ANSWER),
+            )
+            .map_err(|e| format!("{url}: {e}"))
+        })
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
+    let flag = |name: &str| flags["data"][name].as_str().unwrap_or_default().to_string();
+    let (min, max) = (
+        flag("storage.tsdb.min-block-duration"),
+        flag("storage.tsdb.max-block-duration"),
+    );
+    if min != max {
+        return Err(std::io::Error::other(format!(
+            "Prometheus compacts its own blocks (min block duration {min}, max {max}): \
+             run it with --storage.tsdb.min-block-duration and \
+             --storage.tsdb.max-block-duration equal (2h) before shipping its blocks"
+        )));
+    }
+    Ok(())
 }
 
 async fn ship_forever(shipper: tsdb_bucket::Shipper, every: Duration) {

@@ -101,6 +101,11 @@ fn a_querier_over_the_sidecar_answers_as_prometheus_does() {
             ))
             .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg(format!("--web.listen-address={prom_addr}"))
+            // As Thanos requires of a Prometheus whose blocks are shipped.
+            .args([
+                "--storage.tsdb.min-block-duration=2h",
+                "--storage.tsdb.max-block-duration=2h",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
