@@ -77,7 +77,11 @@ pub async fn run(
                     (min, max)
                 },
             )
-            .with_component("store");
+            .with_component("store")
+            .with_label_sets({
+                let sets = store.clone();
+                move || sets.label_sets()
+            });
             Some(tokio::spawn(storeapi::grpc::serve(
                 Arc::new(local),
                 listener,

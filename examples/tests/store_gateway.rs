@@ -163,6 +163,20 @@ fn serves_uploaded_blocks_like_the_local_node_and_through_the_querier() {
         }
     }
     assert!(with_data >= 8, "only {with_data} of 12 answers hold data");
+    // Info announces the blocks' label set, so that queriers can select the store by it.
+    let info = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use storeapi::grpc::proto::info::{info_client::InfoClient, InfoRequest};
+        let mut c = InfoClient::connect(format!("http://{grpc}")).await.unwrap();
+        c.info(InfoRequest {}).await.unwrap().into_inner()
+    });
+    let sets: Vec<_> = info
+        .label_sets
+        .iter()
+        .map(|s| storeapi::grpc::convert::from_proto_labels(&s.labels))
+        .collect();
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    assert_eq!(sets[0].get("cluster"), Some("eu-1"));
+    assert_eq!(info.component_type, "store");
     let labels = get(
         &format!("http://{http}/api/v1/label/cluster/values"),
         &[],

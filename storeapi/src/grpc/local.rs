@@ -30,6 +30,8 @@ use super::proto::{
 pub const SAMPLES_PER_CHUNK: usize = 120;
 
 type TimeRange = dyn Fn() -> (i64, i64) + Send + Sync;
+/// The label sets of the data behind a store and each one's time range.
+type LabelSets = dyn Fn() -> Vec<(Labels, i64, i64)> + Send + Sync;
 
 /// A StoreAPI server over local storage (cheap to clone: its parts are shared).
 #[derive(Clone)]
@@ -37,6 +39,9 @@ pub struct LocalStore {
     storage: Arc<dyn Queryable>,
     external_labels: Labels,
     time_range: Arc<TimeRange>,
+    /// When set, the label sets `Info` reports (for storage whose series carry labels of
+    /// their own, such as a bucket of blocks from many sources); else the external labels.
+    label_sets: Option<Arc<LabelSets>>,
     component: String,
 }
 
@@ -52,8 +57,19 @@ impl LocalStore {
             storage,
             external_labels,
             time_range: Arc::new(time_range),
+            label_sets: None,
             component: "store".into(),
         }
+    }
+
+    /// Reports these label sets (each with its time range) in `Info` instead of the
+    /// external labels, so that queriers can skip this store for selectors no set matches.
+    pub fn with_label_sets(
+        mut self,
+        sets: impl Fn() -> Vec<(Labels, i64, i64)> + Send + Sync + 'static,
+    ) -> Self {
+        self.label_sets = Some(Arc::new(sets));
+        self
     }
 
     /// Sets the component type `Info` reports (`receive`, `sidecar`, `store`, ...).
@@ -296,22 +312,29 @@ impl store_server::Store for LocalStore {
 impl info_server::Info for LocalStore {
     async fn info(&self, _request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
         let (min_time, max_time) = (self.time_range)();
-        let labels = ZLabelSet {
-            labels: to_proto_labels(&self.external_labels),
+        let sets: Vec<(Labels, i64, i64)> = match &self.label_sets {
+            Some(f) => f(),
+            None => vec![(self.external_labels.clone(), min_time, max_time)],
+        };
+        let zset = |l: &Labels| ZLabelSet {
+            labels: to_proto_labels(l),
         };
         Ok(Response::new(InfoResponse {
-            label_sets: vec![labels.clone()],
+            label_sets: sets.iter().map(|(l, _, _)| zset(l)).collect(),
             component_type: self.component.clone(),
             store: Some(StoreInfo {
                 min_time,
                 max_time,
                 supports_sharding: false,
                 supports_without_replica_labels: true,
-                tsdb_infos: vec![TsdbInfo {
-                    labels: Some(labels),
-                    min_time,
-                    max_time,
-                }],
+                tsdb_infos: sets
+                    .iter()
+                    .map(|(l, mint, maxt)| TsdbInfo {
+                        labels: Some(zset(l)),
+                        min_time: *mint,
+                        max_time: *maxt,
+                    })
+                    .collect(),
                 supports_projections: false,
             }),
         }))
