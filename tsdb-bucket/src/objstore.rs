@@ -47,6 +47,8 @@ pub struct ObjectInfo {
     pub key: String,
     /// Size in bytes.
     pub size: u64,
+    /// When it was last written, Unix ms.
+    pub modified_ms: i64,
 }
 
 impl Bucket {
@@ -260,6 +262,7 @@ impl Bucket {
             .map_ok(|m| ObjectInfo {
                 key: m.location.to_string(),
                 size: m.size,
+                modified_ms: m.last_modified.timestamp_millis(),
             })
             .try_collect()
             .await

@@ -336,10 +336,22 @@ async fn retention_marks_old_blocks_and_a_half_deleted_block_reads_as_partial() 
     assert_eq!(report.skipped_blocks.len(), 1);
     assert!(report.deleted.is_empty());
     cfg.delete_delay_secs = 0;
-    let report = BucketCompactor::new(bucket.clone(), cfg)
+    let report = BucketCompactor::new(bucket.clone(), cfg.clone())
         .run()
         .await
         .unwrap();
     assert_eq!(report.deleted.len(), 2);
+    assert!(
+        report.deleted_partial.is_empty(),
+        "a fresh partial upload stays"
+    );
     assert!(BucketState::load(&bucket).await.unwrap().blocks.is_empty());
+    // Once old enough, the aborted upload goes too.
+    cfg.partial_upload_max_age_secs = 0;
+    let report = BucketCompactor::new(bucket.clone(), cfg)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.deleted_partial, vec![shipped[0].to_string()]);
+    assert!(bucket.list_dirs().await.unwrap().is_empty());
 }

@@ -72,6 +72,9 @@ fn print_report(r: &CompactorReport, out: &mut dyn Write) -> Result<(), CliError
     for u in &r.deleted {
         writeln!(out, "deleted {u}")?;
     }
+    for d in &r.deleted_partial {
+        writeln!(out, "deleted aborted upload {d}")?;
+    }
     for (g, why) in &r.skipped_groups {
         writeln!(out, "left group {g} alone: {why}")?;
     }

@@ -17,11 +17,11 @@
 //!    inputs for deletion; repeats until no group has a plan;
 //! 5. marks for deletion the blocks beyond their resolution's retention;
 //! 6. deletes the blocks whose deletion mark is older than the delete delay (`meta.json`
-//!    first, so a half-deleted block reads as partial, the mark last).
+//!    first, so a half-deleted block reads as partial, the mark last), and aborted partial
+//!    uploads (no `meta.json`, nothing written for two days).
 //!
 //! Every step leaves the bucket consistent, so the compactor can be killed at any point.
-//! Not yet: downsampling (groups of downsampled blocks are left alone), and the removal of
-//! old partial uploads.
+//! Not yet: downsampling (groups of downsampled blocks are left alone).
 
 pub mod sync;
 
@@ -82,6 +82,9 @@ pub struct CompactorConfig {
     pub delete_delay_secs: i64,
     /// Retention per resolution.
     pub retention: ResolutionRetention,
+    /// Seconds after its last write that a block without `meta.json` counts as an aborted
+    /// upload and is deleted (Thanos: 2 days; an upload in progress is younger).
+    pub partial_upload_max_age_secs: i64,
 }
 
 impl CompactorConfig {
@@ -94,6 +97,7 @@ impl CompactorConfig {
             vertical_compaction: false,
             delete_delay_secs: 48 * 3600,
             retention: ResolutionRetention::default(),
+            partial_upload_max_age_secs: 48 * 3600,
         }
     }
 }
@@ -120,6 +124,8 @@ pub struct CompactorReport {
     pub marked_by_retention: Vec<Ulid>,
     /// Blocks deleted (their deletion mark was older than the delay).
     pub deleted: Vec<Ulid>,
+    /// Aborted partial uploads deleted.
+    pub deleted_partial: Vec<String>,
     /// Groups left alone, with the reason (downsampled data, no-compact marks in the way).
     pub skipped_groups: Vec<(String, String)>,
     /// Directories without a usable `meta.json`, with the reason.
@@ -178,6 +184,7 @@ impl BucketCompactor {
         }
         report.marked_by_retention = self.apply_retention().await?;
         report.deleted = self.delete_marked().await?;
+        report.deleted_partial = self.delete_aborted_uploads(&report.skipped_blocks).await?;
         Ok(report)
     }
 
@@ -332,6 +339,37 @@ impl BucketCompactor {
             }
         }
         Ok(marked)
+    }
+
+    /// Deletes the directories without `meta.json` whose newest object is older than the
+    /// partial-upload age: uploads that were aborted (a running upload writes meanwhile).
+    async fn delete_aborted_uploads(
+        &self,
+        skipped: &[(String, String)],
+    ) -> Result<Vec<String>, BucketError> {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut deleted = Vec::new();
+        for (dir, _) in skipped {
+            let prefix = format!("{dir}/");
+            let objects = self.bucket.list(&prefix).await?;
+            if objects.iter().any(|o| o.key.ends_with(META_FILENAME)) {
+                // A corrupt meta.json: left for an operator to look at.
+                continue;
+            }
+            let newest = objects
+                .iter()
+                .map(|o| o.modified_ms)
+                .max()
+                .unwrap_or(i64::MAX);
+            if now_ms.saturating_sub(newest) < self.cfg.partial_upload_max_age_secs * 1000 {
+                continue;
+            }
+            for o in &objects {
+                self.bucket.delete(&o.key).await?;
+            }
+            deleted.push(dir.clone());
+        }
+        Ok(deleted)
     }
 
     async fn delete_marked(&self) -> Result<Vec<Ulid>, BucketError> {
