@@ -6,48 +6,27 @@
 mod common;
 mod serve_common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use prost::Message;
 use serve_common::{get, post, snappy, Server};
 use storeapi::prompb::{Label, Sample, TimeSeries, WriteRequest};
 
+/// A `tsdb query` process and its HTTP address.
 struct Querier {
-    child: Child,
+    _proc: serve_common::Proc,
     addr: String,
 }
 
-impl Drop for Querier {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_querier(endpoints: &[&str], replica_label: Option<&str>) -> Querier {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tsdb"));
-    cmd.args(["query", "--listen", "127.0.0.1:0"]);
+    let mut args = vec!["query", "--listen", "127.0.0.1:0"];
     for e in endpoints {
-        cmd.args(["--endpoint", e]);
+        args.extend(["--endpoint", e]);
     }
     if let Some(r) = replica_label {
-        cmd.args(["--replica-label", r]);
+        args.extend(["--replica-label", r]);
     }
-    let mut child = cmd
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let l = lines.next().expect("tsdb query exited").unwrap();
-        if let Some(a) = l.strip_prefix("tsdb query: listening on ") {
-            break a.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Querier { child, addr }
+    let proc = serve_common::start_tsdb(&args, &["tsdb query: listening on "]);
+    let addr = proc.addrs[0].clone();
+    Querier { _proc: proc, addr }
 }
 
 fn write(server: &Server, samples: &[(i64, f64)]) {

@@ -7,16 +7,16 @@
 mod common;
 mod serve_common;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serve_common::get;
+use serve_common::{get, start_tsdb};
 
-struct Proc(Child);
+/// The real Prometheus, killed when dropped.
+struct Prometheus(Child);
 
-impl Drop for Proc {
+impl Drop for Prometheus {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -29,31 +29,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// Starts `tsdb ARGS`, returning it and the addresses announced on lines with `prefixes`.
-fn start_tsdb(args: &[&str], prefixes: &[&str]) -> (Proc, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tsdb"))
-        .args(args)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut addrs = vec![String::new(); prefixes.len()];
-    while addrs.iter().any(String::is_empty) {
-        let line = match lines.next() {
-            Some(Ok(l)) => l,
-            other => panic!("tsdb {args:?} exited: {other:?}"),
-        };
-        for (i, p) in prefixes.iter().enumerate() {
-            if let Some(a) = line.strip_prefix(p) {
-                addrs[i] = a.trim().to_string();
-            }
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    (Proc(child), addrs)
 }
 
 /// An instant query's result as sorted `metric value` lines, without the `cluster` label.
@@ -93,7 +68,7 @@ fn a_querier_over_the_sidecar_answers_as_prometheus_does() {
         ),
     )
     .unwrap();
-    let _prom = Proc(
+    let _prom = Prometheus(
         Command::new(common::promtool().with_file_name("prometheus"))
             .arg(format!(
                 "--config.file={}",
@@ -140,7 +115,7 @@ fn a_querier_over_the_sidecar_answers_as_prometheus_does() {
     };
 
     let bucket = tmp.path().join("bucket");
-    let (_sidecar, addrs) = start_tsdb(
+    let sidecar = start_tsdb(
         &[
             "sidecar",
             "--prometheus",
@@ -159,11 +134,17 @@ fn a_querier_over_the_sidecar_answers_as_prometheus_does() {
             "tsdb sidecar: StoreAPI gRPC listening on ",
         ],
     );
-    let (_querier, q) = start_tsdb(
-        &["query", "--listen", "127.0.0.1:0", "--endpoint", &addrs[1]],
+    let querier_proc = start_tsdb(
+        &[
+            "query",
+            "--listen",
+            "127.0.0.1:0",
+            "--endpoint",
+            &sidecar.addrs[1],
+        ],
         &["tsdb query: listening on "],
     );
-    let querier = q[0].clone();
+    let querier = querier_proc.addrs[0].clone();
 
     let mut with_data = 0;
     for (query, time) in [

@@ -6,48 +6,9 @@
 mod common;
 mod serve_common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use serve_common::{get, Server};
-
-/// A child process killed when dropped, with the addresses it announced.
-struct Proc {
-    child: Child,
-    addrs: Vec<String>,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `tsdb ARGS` and waits for one stderr line per prefix in `announce`.
-fn start(args: &[&str], announce: &[&str]) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tsdb"))
-        .args(args)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut addrs = vec![String::new(); announce.len()];
-    while addrs.iter().any(String::is_empty) {
-        let line = match lines.next() {
-            Some(Ok(l)) => l,
-            other => panic!("tsdb {args:?} exited: {other:?}"),
-        };
-        for (i, p) in announce.iter().enumerate() {
-            if let Some(a) = line.strip_prefix(p) {
-                addrs[i] = a.trim().to_string();
-            }
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Proc { child, addrs }
-}
+use serve_common::{get, start_tsdb, Server};
 
 fn instant(addr: &str, query: &str, time: &str) -> serde_json::Value {
     let a = get(
@@ -98,7 +59,7 @@ fn serves_uploaded_blocks_like_the_local_node_and_through_the_querier() {
     );
 
     let cache = tmp.path().join("cache");
-    let store = start(
+    let store = start_tsdb(
         &[
             "store",
             "--bucket",
@@ -119,7 +80,7 @@ fn serves_uploaded_blocks_like_the_local_node_and_through_the_querier() {
     let data = tmp.path().join("data");
     common::copy_dir(&fixture, &data);
     let local = Server::start(&data);
-    let querier = start(
+    let querier = start_tsdb(
         &["query", "--listen", "127.0.0.1:0", "--endpoint", &grpc],
         &["tsdb query: listening on "],
     );

@@ -196,7 +196,24 @@ impl std::fmt::Debug for Reader {
 impl Reader {
     /// Memory-maps and opens the index file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Reader, IndexError> {
-        let path = path.as_ref();
+        Self::map_and_open(path.as_ref(), None)
+    }
+
+    /// Opens a lazily filled copy of an index: `path` is a (sparse) file of the index' full
+    /// size whose ranges `loader` fills in on demand. Opening loads the header, TOC, symbol
+    /// table and postings offset table; postings lists and series entries are loaded when
+    /// first read. The file must only ever be written by `loader`, with the index' bytes.
+    pub fn open_lazy(
+        path: impl AsRef<Path>,
+        loader: std::sync::Arc<dyn RangeLoader>,
+    ) -> Result<Reader, IndexError> {
+        Self::map_and_open(path.as_ref(), Some(loader))
+    }
+
+    fn map_and_open(
+        path: &Path,
+        loader: Option<std::sync::Arc<dyn RangeLoader>>,
+    ) -> Result<Reader, IndexError> {
         let name = path.display().to_string();
         let io = |op, source| IndexError::Io {
             file: name.clone(),
@@ -209,36 +226,12 @@ impl Reader {
             // mmap of an empty file fails on some platforms; report it as what it is.
             return Self::from_bytes(name.clone(), Vec::new());
         }
-        // SAFETY: the index files of a block are immutable once written; as for every mmap, a
-        // concurrent truncation by another process would be a bug elsewhere.
+        // SAFETY: the index files of a block are immutable once written, and a lazily filled
+        // copy has its final length and is only written by its loader, with the index' own
+        // bytes (a shared mapping sees those writes). As for every mmap, a concurrent
+        // truncation by another process would be a bug elsewhere.
         let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| io("mmap", e))?;
-        Self::new(name.into(), Backing::Mmap(map), None)
-    }
-
-    /// Opens a lazily filled copy of an index: `path` is a (sparse) file of the index' full
-    /// size whose ranges `loader` fills in on demand. Opening loads the header, TOC, symbol
-    /// table and postings offset table; postings lists and series entries are loaded when
-    /// first read. The file must only ever be written by `loader`, with the index' bytes.
-    pub fn open_lazy(
-        path: impl AsRef<Path>,
-        loader: std::sync::Arc<dyn RangeLoader>,
-    ) -> Result<Reader, IndexError> {
-        let path = path.as_ref();
-        let name = path.display().to_string();
-        let io = |op, source| IndexError::Io {
-            file: name.clone(),
-            op,
-            source,
-        };
-        let f = std::fs::File::open(path).map_err(|e| io("open", e))?;
-        let len = f.metadata().map_err(|e| io("stat", e))?.len();
-        if len == 0 {
-            return Self::from_bytes(name.clone(), Vec::new());
-        }
-        // SAFETY: the file has its final length and is only written by the loader, with the
-        // same bytes as the original index; a shared mapping sees those writes.
-        let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| io("mmap", e))?;
-        Self::new(name.into(), Backing::Mmap(map), Some(loader))
+        Self::new(name.into(), Backing::Mmap(map), loader)
     }
 
     /// Opens an index held in memory; `name` is used in error messages.

@@ -324,17 +324,18 @@ fn parse_size(s: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("size {s:?} is too large"))
 }
 
-fn serve(cfg: tsdb_examples::serve::ServeConfig) -> Result<(), cli::CliError> {
+/// Runs a long-lived role (`serve`, `query`, `store`, `sidecar`) on a new multi-threaded
+/// runtime until it returns; `role` names it in errors.
+fn run_role(
+    role: &str,
+    fut: impl std::future::Future<Output = std::io::Result<()>>,
+) -> Result<(), cli::CliError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| cli::CliError::Other(format!("starting the runtime: {e}")))?;
-    rt.block_on(tsdb_examples::serve::run(
-        cfg,
-        tsdb_examples::serve::shutdown_signal(),
-        |addr| eprintln!("tsdb serve: listening on {addr}"),
-    ))
-    .map_err(|e| cli::CliError::Other(format!("serve: {e}")))
+    rt.block_on(fut)
+        .map_err(|e| cli::CliError::Other(format!("{role}: {e}")))
 }
 
 fn run(args: Args) -> Result<(), cli::CliError> {
@@ -372,7 +373,12 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             if !tenant_headers.is_empty() {
                 cfg.tenant_headers = tenant_headers;
             }
-            return serve(cfg);
+            return run_role(
+                "serve",
+                tsdb_examples::serve::run(cfg, tsdb_examples::serve::shutdown_signal(), |addr| {
+                    eprintln!("tsdb serve: listening on {addr}")
+                }),
+            );
         }
         Command::Query {
             endpoints,
@@ -380,23 +386,18 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             listen,
             no_partial_response,
         } => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| cli::CliError::Other(format!("starting the runtime: {e}")))?;
             let cfg = tsdb_examples::query::QueryConfig {
                 endpoints,
                 replica_labels,
                 listen,
                 partial_response: !no_partial_response,
             };
-            return rt
-                .block_on(tsdb_examples::query::run(
-                    cfg,
-                    tsdb_examples::serve::shutdown_signal(),
-                    |addr| eprintln!("tsdb query: listening on {addr}"),
-                ))
-                .map_err(|e| cli::CliError::Other(format!("query: {e}")));
+            return run_role(
+                "query",
+                tsdb_examples::query::run(cfg, tsdb_examples::serve::shutdown_signal(), |addr| {
+                    eprintln!("tsdb query: listening on {addr}")
+                }),
+            );
         }
         Command::Demo { data, instances } => {
             let workload = tsdb_examples::serve::demo::Workload {
@@ -470,10 +471,6 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             listen,
             external_labels,
         } => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| cli::CliError::Other(format!("starting the runtime: {e}")))?;
             let cfg = tsdb_examples::sidecar::SidecarConfig {
                 prometheus,
                 tsdb_path,
@@ -483,16 +480,17 @@ fn run(args: Args) -> Result<(), cli::CliError> {
                 external_labels,
                 ship_interval: std::time::Duration::from_secs(30),
             };
-            return rt
-                .block_on(tsdb_examples::sidecar::run(
+            return run_role(
+                "sidecar",
+                tsdb_examples::sidecar::run(
                     cfg,
                     tsdb_examples::serve::shutdown_signal(),
                     |http, grpc| {
                         eprintln!("tsdb sidecar: listening on {http}");
                         eprintln!("tsdb sidecar: StoreAPI gRPC listening on {grpc}");
                     },
-                ))
-                .map_err(|e| cli::CliError::Other(format!("sidecar: {e}")));
+                ),
+            );
         }
         Command::Store {
             bucket,
@@ -501,10 +499,6 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             grpc_listen,
             sync_interval,
         } => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| cli::CliError::Other(format!("starting the runtime: {e}")))?;
             let cfg = tsdb_examples::store::StoreConfig {
                 bucket,
                 cache_dir,
@@ -512,13 +506,12 @@ fn run(args: Args) -> Result<(), cli::CliError> {
                 grpc_listen,
                 sync_interval: std::time::Duration::from_millis(sync_interval.max(1000) as u64),
             };
-            return rt
-                .block_on(tsdb_examples::store::run(
-                    cfg,
-                    tsdb_examples::serve::shutdown_signal(),
-                    |addr| eprintln!("tsdb store: listening on {addr}"),
-                ))
-                .map_err(|e| cli::CliError::Other(format!("store: {e}")));
+            return run_role(
+                "store",
+                tsdb_examples::store::run(cfg, tsdb_examples::serve::shutdown_signal(), |addr| {
+                    eprintln!("tsdb store: listening on {addr}")
+                }),
+            );
         }
         Command::Compact {
             bucket,

@@ -93,6 +93,47 @@ impl Drop for Server {
     }
 }
 
+/// A `tsdb` child process (any role), killed when dropped, with the addresses it announced.
+pub struct Proc {
+    child: Child,
+    /// One address per announcement asked for, in order.
+    pub addrs: Vec<String>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `tsdb ARGS` and waits for one stderr line per prefix of `announce` (`"tsdb store:
+/// listening on "`, ...); the rest of each line is taken as an address.
+pub fn start_tsdb(args: &[&str], announce: &[&str]) -> Proc {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tsdb"))
+        .args(args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut addrs = vec![String::new(); announce.len()];
+    while addrs.iter().any(String::is_empty) {
+        let line = match lines.next() {
+            Some(Ok(l)) => l,
+            other => panic!("tsdb {args:?} exited: {other:?}"),
+        };
+        for (i, p) in announce.iter().enumerate() {
+            if let Some(a) = line.strip_prefix(p) {
+                addrs[i] = a.trim().to_string();
+            }
+        }
+    }
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Proc { child, addrs }
+}
+
 /// An HTTP answer: status, body, headers of interest.
 pub struct Answer {
     pub status: u16,
