@@ -25,6 +25,33 @@ impl SplitMix64 {
     }
 }
 
+/// `seed` after one to four random edits: a byte overwritten with a random one, a cut at a
+/// random length, or a byte of `alphabet` inserted (a random byte when it is empty).
+pub fn mutate_bytes(rng: &mut SplitMix64, seed: &[u8], alphabet: &[u8]) -> Vec<u8> {
+    let mut d = seed.to_vec();
+    for _ in 0..1 + rng.below(4) {
+        match rng.below(3) {
+            0 => {
+                let i = rng.below(d.len().max(1));
+                if let Some(b) = d.get_mut(i) {
+                    *b = rng.next_u64() as u8;
+                }
+            }
+            1 => d.truncate(rng.below(d.len() + 1)),
+            _ => {
+                let i = rng.below(d.len() + 1);
+                let b = if alphabet.is_empty() {
+                    rng.next_u64() as u8
+                } else {
+                    alphabet[rng.below(alphabet.len())]
+                };
+                d.insert(i, b);
+            }
+        }
+    }
+    d
+}
+
 /// The `shared/` directory beside the workspace: `$SHARED_DIR` if set, else `../shared`.
 pub fn shared_dir() -> PathBuf {
     std::env::var_os("SHARED_DIR")

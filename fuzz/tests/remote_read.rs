@@ -3,7 +3,7 @@
 use storeapi::prompb::read::{Chunk, ChunkedReadResponse, ChunkedSeries};
 use storeapi::prompb::Label;
 use storeapi::remote_read::encode_stream;
-use tsdb_fuzz::harness::SplitMix64;
+use tsdb_fuzz::harness::{mutate_bytes, SplitMix64};
 use tsdb_fuzz::remote_read::remote_read;
 
 fn seed() -> Vec<u8> {
@@ -34,22 +34,7 @@ fn seeds_and_mutations_never_panic() {
     remote_read(&[]);
     let mut rng = SplitMix64(0x5eed_2ead);
     for _ in 0..20_000 {
-        let mut d = seed.clone();
-        for _ in 0..1 + rng.below(4) {
-            match rng.below(3) {
-                0 => {
-                    let i = rng.below(d.len().max(1));
-                    if let Some(b) = d.get_mut(i) {
-                        *b = rng.next_u64() as u8;
-                    }
-                }
-                1 => d.truncate(rng.below(d.len() + 1)),
-                _ => {
-                    let i = rng.below(d.len() + 1);
-                    d.insert(i, rng.next_u64() as u8);
-                }
-            }
-        }
+        let d = mutate_bytes(&mut rng, &seed, b"");
         remote_read(&d);
     }
 }

@@ -1,6 +1,6 @@
 //! Runs the `thanos_meta` fuzz body over Thanos metas, marks and pseudo-random mutations.
 
-use tsdb_fuzz::harness::SplitMix64;
+use tsdb_fuzz::harness::{mutate_bytes, SplitMix64};
 use tsdb_fuzz::thanos_meta::thanos_meta;
 
 const SEEDS: &[&[u8]] = &[
@@ -17,22 +17,7 @@ fn seeds_and_mutations_never_panic() {
     let mut rng = SplitMix64(0x7a405);
     for seed in SEEDS {
         for _ in 0..3_000 {
-            let mut d = seed.to_vec();
-            for _ in 0..1 + rng.below(4) {
-                match rng.below(3) {
-                    0 => {
-                        let i = rng.below(d.len().max(1));
-                        if let Some(b) = d.get_mut(i) {
-                            *b = rng.next_u64() as u8;
-                        }
-                    }
-                    1 => d.truncate(rng.below(d.len() + 1)),
-                    _ => {
-                        let i = rng.below(d.len() + 1);
-                        d.insert(i, b"0123456789{}[]\":,-e"[rng.below(19)]);
-                    }
-                }
-            }
+            let d = mutate_bytes(&mut rng, seed, b"0123456789{}[]\":,-e");
             thanos_meta(&d);
         }
     }
