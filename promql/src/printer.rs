@@ -332,23 +332,7 @@ impl fmt::Display for Expr {
                 write_at(f, vs.timestamp, vs.start_or_end)?;
                 write_offset(f, vs.original_offset_ms, vs.original_offset_expr.as_deref())
             }
-            Expr::Subquery(s) => {
-                let step = if s.step_ms != 0 {
-                    format_duration_ms(s.step_ms)
-                } else if let Some(e) = &s.step_expr {
-                    e.to_string()
-                } else {
-                    String::new()
-                };
-                write!(
-                    f,
-                    "{}[{}:{step}]",
-                    s.expr,
-                    range_string(s.range_ms, s.range_expr.as_deref())
-                )?;
-                write_at(f, s.timestamp, s.start_or_end)?;
-                write_offset(f, s.original_offset_ms, s.original_offset_expr.as_deref())
-            }
+            Expr::Subquery(s) => write!(f, "{}{}", s.expr, subquery_suffix(s)),
             Expr::NumberLiteral(n) => write!(f, "{n}"),
             Expr::Paren(p) => write!(f, "({})", p.expr),
             Expr::StringLiteral(s) => match &s.bytes {
