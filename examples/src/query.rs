@@ -5,11 +5,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use promql::engine::{Engine, EngineOpts};
 use storeapi::remote::RemoteStores;
 use tsdb_core::storage::Queryable;
 
-use crate::http_api::{self, ApiError, ApiState, QueryableSource};
+use crate::http_api::{self, ApiError, QueryableSource};
 
 /// Settings of a querier.
 #[derive(Debug, Clone)]
@@ -57,15 +56,9 @@ pub async fn run(
         tokio::runtime::Handle::current(),
     )
     .map_err(std::io::Error::other)?;
-    let api = ApiState {
-        source: Arc::new(Everyone(stores.with_partial_response(cfg.partial_response))),
-        engine: Arc::new(Engine::new(EngineOpts::default())),
-        tenant_headers: Arc::new(Vec::new()),
-        version: env!("CARGO_PKG_VERSION"),
-    };
-    let router = http_api::router(api)
-        .route("/-/healthy", axum::routing::get(|| async { "Healthy.\n" }))
-        .route("/-/ready", axum::routing::get(|| async { "Ready.\n" }));
+    let router = http_api::read_only_node(Arc::new(Everyone(
+        stores.with_partial_response(cfg.partial_response),
+    )));
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     on_bound(listener.local_addr()?);
     axum::serve(listener, router)

@@ -122,12 +122,7 @@ impl PrometheusReader {
                 };
                 let chunks = encode_samples(&mut it, mint, maxt, 120)?
                     .into_iter()
-                    .map(|c| ClosedChunk {
-                        encoding: c.encoding,
-                        bytes: c.bytes.into(),
-                        min_t: c.min_t,
-                        max_t: c.max_t,
-                    })
+                    .map(ClosedChunk::from)
                     .collect();
                 out.push(ChunkedSeries { labels, chunks });
             }

@@ -7,11 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use promql::engine::{Engine, EngineOpts};
 use tsdb_bucket::{Bucket, BucketStore};
 use tsdb_core::storage::Queryable;
 
-use crate::http_api::{self, ApiError, ApiState, QueryableSource};
+use crate::http_api::{self, ApiError, QueryableSource};
 
 /// Settings of a store gateway.
 #[derive(Debug, Clone)]
@@ -93,15 +92,7 @@ pub async fn run(
         None => None,
     };
 
-    let api = ApiState {
-        source: Arc::new(Gateway(store)),
-        engine: Arc::new(Engine::new(EngineOpts::default())),
-        tenant_headers: Arc::new(Vec::new()),
-        version: env!("CARGO_PKG_VERSION"),
-    };
-    let router = http_api::router(api)
-        .route("/-/healthy", axum::routing::get(|| async { "Healthy.\n" }))
-        .route("/-/ready", axum::routing::get(|| async { "Ready.\n" }));
+    let router = http_api::read_only_node(Arc::new(Gateway(store)));
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     on_bound(listener.local_addr()?);
     let served = axum::serve(listener, router)

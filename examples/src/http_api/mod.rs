@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use promql::engine::{Engine, EngineError, QueryResult};
+use promql::engine::{Engine, EngineError, EngineOpts, QueryResult};
 use serde_json::{json, Map, Value as Json};
 use tsdb_core::storage::{Queryable, SelectHints};
 use tsdb_index::{Labels, Matcher};
@@ -179,6 +179,19 @@ impl ApiState {
         self.source
             .queryable_with_partial_response(self.tenant(headers), partial)
     }
+}
+
+/// The HTTP side of a read-only node (`tsdb query`, `tsdb store`): the query API over
+/// `source` with the default engine and no tenant headers, plus `/-/healthy` and `/-/ready`.
+pub fn read_only_node(source: Arc<dyn QueryableSource>) -> Router {
+    router(ApiState {
+        source,
+        engine: Arc::new(Engine::new(EngineOpts::default())),
+        tenant_headers: Arc::new(Vec::new()),
+        version: env!("CARGO_PKG_VERSION"),
+    })
+    .route("/-/healthy", get(|| async { "Healthy.\n" }))
+    .route("/-/ready", get(|| async { "Ready.\n" }))
 }
 
 /// The `/api/v1` routes (mount with `Router::nest("/api/v1", ...)` or use [`router`]).

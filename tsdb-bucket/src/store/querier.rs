@@ -103,12 +103,7 @@ impl Querier for BucketQuerier {
                 // compressed chunks) and sorted again.
                 let chunks = encode_samples(&mut *s.iter(), self.mint, self.maxt, 120)?
                     .into_iter()
-                    .map(|c| ClosedChunk {
-                        encoding: c.encoding,
-                        bytes: c.bytes.into(),
-                        min_t: c.min_t,
-                        max_t: c.max_t,
-                    })
+                    .map(ClosedChunk::from)
                     .collect();
                 all.push(LabeledSeries {
                     labels: with_external(s.labels(), &g.labels),

@@ -73,15 +73,7 @@ pub(crate) fn merge_ooo(
         };
         vt = it.next();
     }
-    b.finish()
-        .into_iter()
-        .map(|c| ClosedChunk {
-            encoding: c.encoding,
-            bytes: c.bytes.into(),
-            min_t: c.min_t,
-            max_t: c.max_t,
-        })
-        .collect()
+    b.finish().into_iter().map(ClosedChunk::from).collect()
 }
 
 /// One series' part of an [`OooSnapshot`].

@@ -31,6 +31,17 @@ pub struct ClosedChunk {
     pub max_t: i64,
 }
 
+impl From<chunkenc::builder::BuiltChunk> for ClosedChunk {
+    fn from(c: chunkenc::builder::BuiltChunk) -> Self {
+        ClosedChunk {
+            encoding: c.encoding,
+            bytes: c.bytes.into(),
+            min_t: c.min_t,
+            max_t: c.max_t,
+        }
+    }
+}
+
 /// The appender of the chunk currently appended to, by sample kind.
 pub(crate) enum ChunkAppender {
     Xor(XorAppender),
