@@ -22,6 +22,7 @@ pub mod compactor;
 pub mod error;
 pub mod meta;
 pub mod objstore;
+pub mod objstore_config;
 pub mod shipper;
 pub mod store;
 
@@ -29,5 +30,6 @@ pub use compactor::{BucketCompactor, CompactorConfig};
 pub use error::BucketError;
 pub use meta::{DeletionMark, NoCompactMark, ThanosMeta};
 pub use objstore::Bucket;
+pub use objstore_config::ObjstoreConfig;
 pub use shipper::{ShipReport, Shipper};
 pub use store::BucketStore;

@@ -27,6 +27,7 @@ use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, PutPayload};
 
 use crate::error::BucketError;
+use crate::objstore_config::Provider;
 
 /// Objects at most this big are uploaded in one request; bigger ones as multipart uploads.
 const SINGLE_PUT_LIMIT: u64 = 16 << 20;
@@ -59,41 +60,87 @@ impl Bucket {
             message,
         };
         let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
-        let store: Arc<dyn ObjectStore> = match parsed.scheme() {
-            "file" => {
-                let dir = parsed
+        let name = || {
+            parsed
+                .host_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad(format!("{} URL without a bucket name", parsed.scheme())))
+        };
+        let provider = match parsed.scheme() {
+            "file" => Provider::Filesystem {
+                directory: parsed
                     .to_file_path()
-                    .map_err(|()| bad("not an absolute local path".into()))?;
-                std::fs::create_dir_all(&dir).map_err(|e| bad(format!("create {dir:?}: {e}")))?;
-                // Directories left empty by deletes are removed, so that a deleted block
-                // leaves no trace, as in an object store.
-                Arc::new(
-                    object_store::local::LocalFileSystem::new_with_prefix(&dir)
-                        .map_err(|e| bad(e.to_string()))?
-                        .with_automatic_cleanup(true),
-                )
+                    .map_err(|()| bad("not an absolute local path".into()))?
+                    .to_string_lossy()
+                    .into_owned(),
+            },
+            "memory" => {
+                return Ok(Bucket {
+                    store: Arc::new(object_store::memory::InMemory::new()),
+                    description: url.to_string(),
+                })
             }
-            "memory" => Arc::new(object_store::memory::InMemory::new()),
-            "s3" | "s3a" => remote::s3(&parsed).map_err(bad)?,
-            "gs" => remote::gcs(&parsed).map_err(bad)?,
-            "az" | "azure" | "abfs" => remote::azure(&parsed).map_err(bad)?,
+            "s3" | "s3a" => Provider::S3 {
+                bucket: name()?,
+                options: remote::url_options(&parsed, &[("insecure", "allow_http")]),
+            },
+            "gs" => Provider::Gcs {
+                bucket: name()?,
+                options: remote::url_options(&parsed, &[]),
+            },
+            "az" | "azure" | "abfs" => Provider::Azure {
+                container: name()?,
+                options: remote::url_options(&parsed, &[]),
+            },
             other => return Err(bad(format!("unknown scheme {other:?}"))),
         };
-        let mut bucket = Bucket {
-            store,
-            description: url.to_string(),
-        };
+        let mut bucket = Self::open_provider(&provider, url).map_err(bad)?;
         // Cloud URLs carry a path inside the bucket: keys live under it.
-        if matches!(
-            parsed.scheme(),
-            "s3" | "s3a" | "gs" | "az" | "azure" | "abfs"
-        ) {
+        if !matches!(provider, Provider::Filesystem { .. }) {
             let prefix = parsed.path().trim_matches('/');
             if !prefix.is_empty() {
                 bucket = bucket.with_prefix(prefix);
             }
         }
         Ok(bucket)
+    }
+
+    /// Opens the bucket of a provider's settings (see [`crate::objstore_config`]).
+    pub fn from_provider(provider: &Provider) -> Result<Self, BucketError> {
+        let description = match provider {
+            Provider::Filesystem { directory } => format!("file://{directory}"),
+            Provider::S3 { bucket, .. } => format!("s3://{bucket}"),
+            Provider::Gcs { bucket, .. } => format!("gs://{bucket}"),
+            Provider::Azure { container, .. } => format!("az://{container}"),
+        };
+        Self::open_provider(provider, &description).map_err(|message| BucketError::Config {
+            url: description.clone(),
+            message,
+        })
+    }
+
+    fn open_provider(provider: &Provider, description: &str) -> Result<Self, String> {
+        let store: Arc<dyn ObjectStore> = match provider {
+            Provider::Filesystem { directory } => {
+                let dir = std::path::absolute(directory)
+                    .map_err(|e| format!("directory {directory:?}: {e}"))?;
+                std::fs::create_dir_all(&dir).map_err(|e| format!("create {dir:?}: {e}"))?;
+                // Directories left empty by deletes are removed, so that a deleted block
+                // leaves no trace, as in an object store.
+                Arc::new(
+                    object_store::local::LocalFileSystem::new_with_prefix(&dir)
+                        .map_err(|e| e.to_string())?
+                        .with_automatic_cleanup(true),
+                )
+            }
+            Provider::S3 { bucket, options } => remote::s3(bucket, options)?,
+            Provider::Gcs { bucket, options } => remote::gcs(bucket, options)?,
+            Provider::Azure { container, options } => remote::azure(container, options)?,
+        };
+        Ok(Bucket {
+            store,
+            description: description.to_string(),
+        })
     }
 
     /// Wraps any `object_store` backend.
@@ -288,7 +335,8 @@ impl Bucket {
     }
 }
 
-/// Cloud backends, each behind its cargo feature.
+/// Cloud backends, each behind its cargo feature: each takes the bucket (or container)
+/// name and `object_store` configuration keys.
 mod remote {
     use std::sync::Arc;
 
@@ -307,29 +355,32 @@ mod remote {
         }
     }
 
-    /// Query options `?key=value` of the URL, applied to the builder as config keys.
-    #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
-    fn options(url: &url::Url) -> Vec<(String, String)> {
+    /// Query options `?key=value` of a URL, with some keys renamed (`(from, to)`).
+    pub(super) fn url_options(url: &url::Url, renames: &[(&str, &str)]) -> Vec<(String, String)> {
         url.query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .map(|(k, v)| {
+                let key = renames
+                    .iter()
+                    .find(|(from, _)| *from == k)
+                    .map_or_else(|| k.clone().into_owned(), |(_, to)| to.to_string());
+                (key, v.into_owned())
+            })
             .collect()
     }
 
     #[cfg(feature = "aws")]
-    pub(super) fn s3(url: &url::Url) -> Result<Arc<dyn ObjectStore>, String> {
+    pub(super) fn s3(
+        bucket: &str,
+        options: &[(String, String)],
+    ) -> Result<Arc<dyn ObjectStore>, String> {
         use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-        let bucket = url.host_str().ok_or("s3 URL without a bucket name")?;
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .with_retry(retry());
         let mut region_set = std::env::var("AWS_REGION").is_ok();
-        for (k, v) in options(url) {
-            let key = match k.as_str() {
-                "insecure" => "allow_http".to_string(),
-                _ => k.clone(),
-            };
-            region_set |= key == "region";
-            let key: AmazonS3ConfigKey = key
+        for (k, v) in options {
+            region_set |= k == "region";
+            let key: AmazonS3ConfigKey = k
                 .parse()
                 .map_err(|e| format!("unknown s3 option {k:?}: {e}"))?;
             if matches!(key, AmazonS3ConfigKey::Endpoint) && v.starts_with("http://") {
@@ -344,18 +395,20 @@ mod remote {
     }
 
     #[cfg(not(feature = "aws"))]
-    pub(super) fn s3(_: &url::Url) -> Result<Arc<dyn ObjectStore>, String> {
+    pub(super) fn s3(_: &str, _: &[(String, String)]) -> Result<Arc<dyn ObjectStore>, String> {
         Err("S3 support is not compiled in (cargo feature `aws` of tsdb-bucket)".into())
     }
 
     #[cfg(feature = "gcp")]
-    pub(super) fn gcs(url: &url::Url) -> Result<Arc<dyn ObjectStore>, String> {
+    pub(super) fn gcs(
+        bucket: &str,
+        options: &[(String, String)],
+    ) -> Result<Arc<dyn ObjectStore>, String> {
         use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
-        let bucket = url.host_str().ok_or("gs URL without a bucket name")?;
         let mut builder = GoogleCloudStorageBuilder::from_env()
             .with_bucket_name(bucket)
             .with_retry(retry());
-        for (k, v) in options(url) {
+        for (k, v) in options {
             let key: GoogleConfigKey = k
                 .parse()
                 .map_err(|e| format!("unknown gcs option {k:?}: {e}"))?;
@@ -365,18 +418,20 @@ mod remote {
     }
 
     #[cfg(not(feature = "gcp"))]
-    pub(super) fn gcs(_: &url::Url) -> Result<Arc<dyn ObjectStore>, String> {
+    pub(super) fn gcs(_: &str, _: &[(String, String)]) -> Result<Arc<dyn ObjectStore>, String> {
         Err("GCS support is not compiled in (cargo feature `gcp` of tsdb-bucket)".into())
     }
 
     #[cfg(feature = "azure")]
-    pub(super) fn azure(url: &url::Url) -> Result<Arc<dyn ObjectStore>, String> {
+    pub(super) fn azure(
+        container: &str,
+        options: &[(String, String)],
+    ) -> Result<Arc<dyn ObjectStore>, String> {
         use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
-        let container = url.host_str().ok_or("az URL without a container name")?;
         let mut builder = MicrosoftAzureBuilder::from_env()
             .with_container_name(container)
             .with_retry(retry());
-        for (k, v) in options(url) {
+        for (k, v) in options {
             let key: AzureConfigKey = k
                 .parse()
                 .map_err(|e| format!("unknown azure option {k:?}: {e}"))?;
@@ -386,7 +441,7 @@ mod remote {
     }
 
     #[cfg(not(feature = "azure"))]
-    pub(super) fn azure(_: &url::Url) -> Result<Arc<dyn ObjectStore>, String> {
+    pub(super) fn azure(_: &str, _: &[(String, String)]) -> Result<Arc<dyn ObjectStore>, String> {
         Err("Azure support is not compiled in (cargo feature `azure` of tsdb-bucket)".into())
     }
 }

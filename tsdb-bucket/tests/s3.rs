@@ -162,3 +162,33 @@ async fn ship_query_and_clean_a_bucket_over_the_s3_api() {
     assert!(BucketState::load(&bucket).await.unwrap().blocks.is_empty());
     assert!(bucket.list("").await.unwrap().is_empty());
 }
+
+/// A Thanos objstore configuration (`type: S3`, endpoint as `host:port`, `insecure`, a
+/// prefix) reaches the same objects as the equivalent URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thanos_objstore_config_opens_the_s3_bucket() {
+    let (_moto, addr) = start_moto("thanos");
+    let yaml = format!(
+        "type: S3\nconfig:\n  bucket: thanos\n  endpoint: {addr}\n  insecure: true\n  access_key: test\n  secret_key: test\n  http_config:\n    idle_conn_timeout: 90s\nprefix: team-a\n"
+    );
+    let config = tsdb_bucket::ObjstoreConfig::parse(&yaml).unwrap();
+    assert_eq!(config.ignored, vec!["http_config.idle_conn_timeout"]);
+    let bucket = config.open().unwrap();
+    bucket
+        .put("01ABC/meta.json", bytes::Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    let by_url = Bucket::from_url(&format!(
+        "s3://thanos?endpoint=http://{addr}&access_key_id=test&secret_access_key=test"
+    ))
+    .unwrap();
+    assert_eq!(
+        by_url
+            .get("team-a/01ABC/meta.json")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"{}"[..])
+    );
+    assert_eq!(bucket.list_dirs().await.unwrap(), vec!["01ABC".to_string()]);
+}
