@@ -1,5 +1,5 @@
-//! The set of StoreAPI endpoints a querier talks to: given statically or as DNS names that
-//! are re-resolved periodically (so a fleet can grow without restarting the querier), each
+//! The set of StoreAPI endpoints a querier talks to: given statically or as DNS names
+//! (`dns+`, `dnssrv+`, `dnssrvnoa+`; see [`super::dns`]) that are re-resolved periodically (so a fleet can grow without restarting the querier), each
 //! with what its `Info` call last said (time range, external label sets), which decides
 //! whether a request goes to it at all.
 
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 use tsdb_index::{Labels, Matcher};
 
+use super::dns::DnsResolver;
 use crate::grpc::convert::from_proto_labels;
 use crate::grpc::proto::info::info_client::InfoClient;
 use crate::grpc::proto::info::InfoRequest;
@@ -27,16 +28,39 @@ pub enum EndpointSpec {
         /// The port of every address.
         port: u16,
     },
+    /// `dnssrv+name` (each SRV target's addresses at the record's port) or
+    /// `dnssrvnoa+name` (each target name at the record's port), re-resolved at each refresh.
+    Srv {
+        /// The SRV name, e.g. `_grpc._tcp.store.monitoring.svc`.
+        name: String,
+        /// Whether targets are resolved to addresses (`dnssrv+`) or used as names
+        /// (`dnssrvnoa+`).
+        resolve_targets: bool,
+    },
 }
 
 impl EndpointSpec {
-    /// Parses `host:port`, `http://host:port` or `dns+host:port`. SRV lookups
-    /// (`dnssrv+`, `dnssrvnoa+`) are refused with a clear error: they are not supported yet.
+    /// Parses `host:port`, `http://host:port`, `dns+host:port`, `dnssrv+name` or
+    /// `dnssrvnoa+name`, as Thanos accepts them.
     pub fn parse(s: &str) -> Result<Self, String> {
-        if s.starts_with("dnssrv+") || s.starts_with("dnssrvnoa+") {
-            return Err(format!(
-                "endpoint {s}: SRV discovery is not supported yet; use dns+host:port"
-            ));
+        for (prefix, resolve_targets) in [("dnssrvnoa+", false), ("dnssrv+", true)] {
+            if let Some(name) = s.strip_prefix(prefix) {
+                if name.is_empty() {
+                    return Err(format!("endpoint {s}: empty SRV name"));
+                }
+                if name
+                    .rsplit_once(':')
+                    .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+                {
+                    return Err(format!(
+                        "endpoint {s}: an SRV name takes no port (the records carry it)"
+                    ));
+                }
+                return Ok(EndpointSpec::Srv {
+                    name: name.to_string(),
+                    resolve_targets,
+                });
+            }
         }
         if let Some(rest) = s.strip_prefix("dns+") {
             let (host, port) = rest
@@ -104,6 +128,7 @@ pub struct Endpoint {
 pub struct EndpointSet {
     specs: Vec<EndpointSpec>,
     refresh_every: Duration,
+    resolver: DnsResolver,
     state: tokio::sync::Mutex<Snapshot>,
 }
 
@@ -144,8 +169,15 @@ impl EndpointSet {
         Ok(EndpointSet {
             specs,
             refresh_every,
+            resolver: DnsResolver::system(),
             state: tokio::sync::Mutex::new(Snapshot::default()),
         })
+    }
+
+    /// The same endpoints, with DNS names resolved by `resolver`.
+    pub fn with_resolver(mut self, resolver: DnsResolver) -> Self {
+        self.resolver = resolver;
+        self
     }
 
     /// The current endpoints, re-resolving names and refreshing `Info` when the last
@@ -161,8 +193,16 @@ impl EndpointSet {
             match spec {
                 EndpointSpec::Static(name) => names.push(name.clone()),
                 EndpointSpec::Dns { host, port } => {
-                    if let Ok(addrs) = tokio::net::lookup_host((host.as_str(), *port)).await {
-                        names.extend(addrs.map(|a| a.to_string()));
+                    if let Ok(addrs) = self.resolver.addresses(host, *port).await {
+                        names.extend(addrs);
+                    }
+                }
+                EndpointSpec::Srv {
+                    name,
+                    resolve_targets,
+                } => {
+                    if let Ok(targets) = self.resolver.srv(name, *resolve_targets).await {
+                        names.extend(targets);
                     }
                 }
             }
@@ -249,9 +289,22 @@ mod tests {
         );
         assert!(EndpointSpec::parse("dns+store").is_err());
         assert!(EndpointSpec::parse("dns+store:x").is_err());
-        assert!(EndpointSpec::parse("dnssrv+_grpc._tcp.store")
-            .unwrap_err()
-            .contains("not supported"));
+        assert_eq!(
+            EndpointSpec::parse("dnssrv+_grpc._tcp.store"),
+            Ok(EndpointSpec::Srv {
+                name: "_grpc._tcp.store".into(),
+                resolve_targets: true
+            })
+        );
+        assert_eq!(
+            EndpointSpec::parse("dnssrvnoa+_grpc._tcp.store"),
+            Ok(EndpointSpec::Srv {
+                name: "_grpc._tcp.store".into(),
+                resolve_targets: false
+            })
+        );
+        assert!(EndpointSpec::parse("dnssrv+").is_err());
+        assert!(EndpointSpec::parse("dnssrv+_grpc._tcp.store:10901").is_err());
     }
 
     #[test]

@@ -9,7 +9,10 @@
 //! Partial response, as Thanos: by default a store that fails is left out and named in a
 //! warning ([`Querier::warnings`]); with partial response off, it fails the request.
 
+pub mod dns;
 pub mod endpoints;
+
+use dns::DnsResolver;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -68,13 +71,31 @@ impl RemoteStores {
         runtime: Handle,
         refresh_every: Duration,
     ) -> std::result::Result<Self, String> {
+        Self::with_resolver(
+            endpoints,
+            replica_labels,
+            runtime,
+            refresh_every,
+            DnsResolver::system(),
+        )
+    }
+
+    /// Like [`RemoteStores::with_refresh_interval`], resolving `dns+` and `dnssrv+` names
+    /// with `resolver`.
+    pub fn with_resolver(
+        endpoints: &[String],
+        replica_labels: Vec<String>,
+        runtime: Handle,
+        refresh_every: Duration,
+        resolver: DnsResolver,
+    ) -> std::result::Result<Self, String> {
         let specs = endpoints
             .iter()
             .map(|e| EndpointSpec::parse(e))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let _enter = runtime.enter();
         Ok(RemoteStores {
-            endpoints: Arc::new(EndpointSet::new(specs, refresh_every)?),
+            endpoints: Arc::new(EndpointSet::new(specs, refresh_every)?.with_resolver(resolver)),
             replica_labels: Arc::new(replica_labels),
             runtime,
             partial_response: true,
