@@ -5,9 +5,11 @@
 pub mod api_params;
 pub mod compact_chunks;
 pub mod float_histogram_chunk;
+pub mod grpc_snappy;
 pub mod harness;
 pub mod histogram_chunk;
 pub mod index_reader;
+pub mod objstore_config;
 pub mod openmetrics;
 pub mod promql_parser;
 pub mod regex_matcher;

@@ -227,3 +227,127 @@ async fn without_replica_labels_drops_them_and_keeps_the_order() {
     assert!(seen.windows(2).all(|w| w[0] <= w[1]), "not sorted");
     let _ = stop.send(());
 }
+
+/// Runs the Go snappy peer (`GO_SNAPPY`, built by `scripts/test` from benches/go-snappy) on
+/// `input` with `flag` (`-c` or `-d`).
+fn go_snappy(go: &str, flag: &str, input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(go)
+        .arg(flag)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "go-snappy {flag} failed");
+    out.stdout
+}
+
+/// A `Series` call as a Thanos querier with `--grpc-compression=snappy` sends it: the request
+/// message compressed by Go's snappy framed writer, `grpc-encoding: snappy`. The answer comes
+/// back snappy-compressed, Go's framed reader decodes every message, and the samples are the
+/// fixture's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snappy_compressed_calls_as_thanos_sends_them() {
+    use http_body_util::BodyExt;
+    use prost::Message;
+    use storeapi::grpc::proto::SeriesResponse;
+    use tower_service::Service;
+
+    let Ok(go) = std::env::var("GO_SNAPPY") else {
+        eprintln!("GO_SNAPPY not set: skipping the interop test with Go's snappy framing");
+        return;
+    };
+    let (addr, stop) = start().await;
+    let request = SeriesRequest {
+        min_time: i64::MIN,
+        max_time: i64::MAX,
+        matchers: vec![matcher(label_matcher::Type::Re, "__name__", ".+")],
+        ..Default::default()
+    };
+    let packed = go_snappy(&go, "-c", &request.encode_to_vec());
+    let mut body = vec![1u8];
+    body.extend_from_slice(&(packed.len() as u32).to_be_bytes());
+    body.extend_from_slice(&packed);
+
+    let mut channel = tonic::transport::Endpoint::from_shared(addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let http_request = http::Request::post(format!("{addr}/thanos.Store/Series"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-encoding", "snappy")
+        .header("grpc-accept-encoding", "snappy")
+        .body(tonic::body::boxed(
+            http_body_util::Full::new(bytes::Bytes::from(body))
+                .map_err(|never| -> tonic::Status { match never {} }),
+        ))
+        .unwrap();
+    std::future::poll_fn(|cx| channel.poll_ready(cx))
+        .await
+        .unwrap();
+    let response = channel.call(http_request).await.unwrap();
+    assert_eq!(response.headers()["grpc-encoding"], "snappy");
+    let collected = response.into_body().collect().await.unwrap();
+    let trailers = collected.trailers().cloned().unwrap();
+    assert_eq!(trailers["grpc-status"], "0", "{trailers:?}");
+    let mut wire = collected.to_bytes();
+    let mut samples = 0;
+    let mut series = 0;
+    while !wire.is_empty() {
+        assert_eq!(wire[0], 1, "every message is compressed");
+        let len = u32::from_be_bytes(wire[1..5].try_into().unwrap()) as usize;
+        let message = go_snappy(&go, "-d", &wire[5..5 + len]);
+        wire = wire.slice(5 + len..);
+        if let Some(series_response::Result::Series(s)) =
+            SeriesResponse::decode(message.as_slice()).unwrap().result
+        {
+            series += 1;
+            for c in &s.chunks {
+                let raw = c.raw.as_ref().unwrap();
+                let mut it = chunkenc::iter(chunk_encoding(raw).unwrap(), &raw.data).unwrap();
+                while it.next().unwrap().is_some() {
+                    samples += 1;
+                }
+            }
+        }
+    }
+    let want = std::fs::read_to_string(shared_dir().join("fixtures/prom-blocks/expected.dump"))
+        .unwrap()
+        .lines()
+        .count();
+    assert!(series > 0);
+    assert_eq!(samples, want);
+    let _ = stop.send(());
+}
+
+/// Our client side of the same compression (`SnappyClientLayer`) against our server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_snappy_client_layer_reads_the_whole_fixture() {
+    let (addr, stop) = start().await;
+    let channel = tonic::transport::Endpoint::from_shared(addr)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let layered = tower_layer::Layer::layer(&storeapi::grpc::snappy::SnappyClientLayer, channel);
+    let mut client = StoreClient::new(layered);
+    let all = SeriesRequest {
+        min_time: i64::MIN,
+        max_time: i64::MAX,
+        matchers: vec![matcher(label_matcher::Type::Re, "__name__", ".+")],
+        ..Default::default()
+    };
+    let mut stream = client.series(all).await.unwrap().into_inner();
+    let mut n = 0;
+    while let Some(frame) = stream.message().await.unwrap() {
+        if let Some(series_response::Result::Series(s)) = frame.result {
+            n += s.chunks.len();
+        }
+    }
+    assert!(n > 0);
+    let _ = stop.send(());
+}

@@ -8,6 +8,7 @@
 
 pub mod convert;
 pub mod local;
+pub mod snappy;
 
 pub use local::LocalStore;
 
@@ -26,8 +27,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Serves `store` as `thanos.Store` and `thanos.info.Info` on `addr` until `shutdown`
-/// resolves. gzip-compressed requests are accepted and responses are gzip-compressed when
-/// the client asks for it.
+/// resolves. gzip- and snappy-compressed requests are accepted (snappy as Thanos sends it,
+/// see [`snappy`]); responses are gzip-compressed when the client asks for gzip, and
+/// snappy-compressed for a request that came snappy-compressed.
 pub async fn serve(
     store: Arc<LocalStore>,
     listener: tokio::net::TcpListener,
@@ -36,6 +38,7 @@ pub async fn serve(
     use tonic::codec::CompressionEncoding;
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tonic::transport::Server::builder()
+        .layer(snappy::SnappyLayer)
         .add_service(
             proto::store_server::StoreServer::from_arc(store.clone())
                 .accept_compressed(CompressionEncoding::Gzip)
