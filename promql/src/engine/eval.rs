@@ -13,7 +13,7 @@ use tsdb_index::{Labels, LabelsBuilder};
 use crate::ast::{AggregateOp, Call, Expr, SubqueryExpr, UnaryOp, VectorMatching, VectorSelector};
 use crate::engine::annotations::{self as anno, Annotations};
 use crate::engine::EngineError;
-use crate::functions::{self, hist, Helper, RangeArg};
+use crate::functions::{self, hist, Helper, RangeArg, StartTimestamps};
 use crate::value::{is_stale_nan, FPoint, HPoint, Matrix, Sample, Series, Vector};
 
 /// Result alias inside the evaluator.
@@ -32,12 +32,21 @@ pub(crate) struct FetchedSeries {
     pub labels: Labels,
     pub t: Vec<i64>,
     pub v: Vec<Pt>,
+    /// Start timestamps aligned with `t` (0 = unknown); empty when no sample has one,
+    /// which is the common case and costs nothing.
+    pub st: Vec<i64>,
     pub drop_name: bool,
 }
 
 impl FetchedSeries {
     /// The latest non-stale sample at or before `ref_t` within the lookback window.
     pub(crate) fn at(&self, ref_t: i64, lookback: i64) -> Option<(i64, &Pt)> {
+        self.index_at(ref_t, lookback)
+            .map(|i| (self.t[i], &self.v[i]))
+    }
+
+    /// The index of the sample [`Self::at`] picks.
+    pub(crate) fn index_at(&self, ref_t: i64, lookback: i64) -> Option<usize> {
         let i = self.t.partition_point(|&t| t <= ref_t);
         if i == 0 {
             return None;
@@ -46,18 +55,38 @@ impl FetchedSeries {
         if t <= ref_t - lookback {
             return None;
         }
-        let v = &self.v[i - 1];
-        match v {
+        match &self.v[i - 1] {
             Pt::F(f) if is_stale_nan(*f) => None,
             Pt::H(h) if is_stale_nan(h.sum) => None,
-            _ => Some((t, v)),
+            _ => Some(i - 1),
         }
+    }
+
+    /// The start timestamp of sample `i` (0 when unknown).
+    pub(crate) fn st_at(&self, i: usize) -> i64 {
+        self.st.get(i).copied().unwrap_or(0)
     }
 
     /// Non-stale samples in `(mint, maxt]`, appended to the buffers.
     fn window(&self, mint: i64, maxt: i64, floats: &mut Vec<FPoint>, hists: &mut Vec<HPoint>) {
+        self.window_with_starts(mint, maxt, floats, hists, None);
+    }
+
+    /// Like [`Self::window`], also collecting the samples' start timestamps into `sts`
+    /// (aligned with the float and histogram buffers) when given.
+    fn window_with_starts(
+        &self,
+        mint: i64,
+        maxt: i64,
+        floats: &mut Vec<FPoint>,
+        hists: &mut Vec<HPoint>,
+        mut sts: Option<&mut StartTimestamps>,
+    ) {
         floats.clear();
         hists.clear();
+        if let Some(sts) = sts.as_deref_mut() {
+            sts.clear();
+        }
         if mint >= maxt {
             return;
         }
@@ -71,6 +100,9 @@ impl FetchedSeries {
                             t: self.t[i],
                             f: *f,
                         });
+                        if let Some(sts) = sts.as_deref_mut() {
+                            sts.floats.push(self.st_at(i));
+                        }
                     }
                 }
                 Pt::H(h) => {
@@ -79,6 +111,9 @@ impl FetchedSeries {
                             t: self.t[i],
                             h: h.clone(),
                         });
+                        if let Some(sts) = sts.as_deref_mut() {
+                            sts.histograms.push(self.st_at(i));
+                        }
                     }
                 }
             }
@@ -110,10 +145,12 @@ impl FetchedSeries {
                 j += 1;
             }
         }
+        // Subquery results carry no start timestamps: Prometheus' subqueries cut them off.
         FetchedSeries {
             labels: s.metric,
             t,
             v,
+            st: Vec::new(),
             drop_name: s.drop_name,
         }
     }
@@ -144,6 +181,9 @@ pub(crate) struct Evaluator<'a> {
     pub total_samples: i64,
     pub data: &'a SelectorData,
     pub delayed_name_removal: bool,
+    /// Use samples' start timestamps in rate(), irate(), increase(), resets() and
+    /// start_timestamp() (Prometheus' `UseStartTimestamps`).
+    pub use_start_timestamps: bool,
     pub no_step_subquery_interval: i64,
     pub annos: Annotations,
     pub deadline: Option<Instant>,
@@ -174,6 +214,7 @@ impl<'a> Evaluator<'a> {
             total_samples: 0,
             data: self.data,
             delayed_name_removal: self.delayed_name_removal,
+            use_start_timestamps: self.use_start_timestamps,
             no_step_subquery_interval: self.no_step_subquery_interval,
             annos: Annotations::new(),
             deadline: self.deadline,
@@ -694,6 +735,7 @@ impl<'a> Evaluator<'a> {
                 total_samples: 0,
                 data: &data,
                 delayed_name_removal: self.delayed_name_removal,
+                use_start_timestamps: self.use_start_timestamps,
                 no_step_subquery_interval: self.no_step_subquery_interval,
                 annos: Annotations::new(),
                 deadline: self.deadline,
@@ -719,7 +761,7 @@ impl<'a> Evaluator<'a> {
 
     fn eval_call(&mut self, c: &Call) -> EvalResult<Matrix> {
         let name = c.func.name;
-        if name == "timestamp" {
+        if name == "timestamp" || name == "start_timestamp" {
             if let Some(Expr::VectorSelector(vs)) = c.args.first() {
                 return self.timestamp_over_selector(vs, c);
             }
@@ -839,6 +881,11 @@ impl<'a> Evaluator<'a> {
         let drop_name = name != "last_over_time" && name != "first_over_time";
         let mut vals: Vec<Vector> = vec![Vec::new(); c.args.len() - 1];
         let mut window = Series::default();
+        // Start timestamps reach only these functions (Prometheus' choice); series without
+        // any (all subquery results among them) skip the bookkeeping.
+        let wants_starts =
+            self.use_start_timestamps && matches!(name, "rate" | "irate" | "increase" | "resets");
+        let mut starts = StartTimestamps::default();
         let offset = range_arg.offset_ms;
         let sel_range = range_arg.range_ms;
         for s in series {
@@ -884,7 +931,17 @@ impl<'a> Evaluator<'a> {
                         maxt += self.lookback;
                     }
                     self.current_samples -= window.total_samples() as i64;
-                    s.window(mint, maxt, &mut window.floats, &mut window.histograms);
+                    let with_starts = wants_starts && !s.st.is_empty();
+                    s.window_with_starts(
+                        mint,
+                        maxt,
+                        &mut window.floats,
+                        &mut window.histograms,
+                        with_starts.then_some(&mut starts),
+                    );
+                    if !with_starts {
+                        starts.clear();
+                    }
                     let n = window.total_samples() as i64;
                     self.add_samples(n)?;
                 }
@@ -893,7 +950,15 @@ impl<'a> Evaluator<'a> {
                     self.total_samples += n;
                     enh.ts = ts;
                     enh.out.clear();
-                    func(&vals, Some(&window), &c.args, &mut enh)?;
+                    let has_starts = !starts.floats.is_empty() || !starts.histograms.is_empty();
+                    if has_starts {
+                        enh.start_timestamps = Some(std::mem::take(&mut starts));
+                    }
+                    let res = func(&vals, Some(&window), &c.args, &mut enh);
+                    if let Some(back) = enh.start_timestamps.take() {
+                        starts = back;
+                    }
+                    res?;
                     self.annos.merge(std::mem::take(&mut enh.annos));
                     if let Some(o) = enh.out.first() {
                         match &o.h {
@@ -977,12 +1042,19 @@ impl<'a> Evaluator<'a> {
         Ok(mat)
     }
 
+    /// `timestamp()` or `start_timestamp()` of a vector selector: the time (or start time)
+    /// of each series' sample, read straight from the selected samples.
     fn timestamp_over_selector(&mut self, vs: &VectorSelector, c: &Call) -> EvalResult<Matrix> {
         let series = self.series_for(vs);
         let lookback = self.lookback;
         let delayed = self.delayed_name_removal;
         let offset = vs.offset_ms;
         let at = vs.timestamp;
+        // Without start timestamps in use, start_timestamp() finds none.
+        let start_times = c.func.name == "start_timestamp";
+        if start_times && !self.use_start_timestamps {
+            return Ok(Vec::new());
+        }
         let mut extra = 0i64;
         let m = self.range_eval(None, &[], |_, _, enh| {
             let off = match at {
@@ -990,8 +1062,9 @@ impl<'a> Evaluator<'a> {
                 None => offset,
             };
             for s in series {
-                if let Some((t, _)) = s.at(enh.ts - off, lookback) {
+                if let Some(i) = s.index_at(enh.ts - off, lookback) {
                     extra += 1;
+                    let t = if start_times { s.st_at(i) } else { s.t[i] };
                     enh.out.push(Sample {
                         metric: if delayed {
                             s.labels.clone()
@@ -1007,7 +1080,6 @@ impl<'a> Evaluator<'a> {
             }
             Ok(())
         })?;
-        let _ = c;
         self.total_samples += extra;
         Ok(m)
     }
@@ -1017,14 +1089,23 @@ impl<'a> Evaluator<'a> {
         grouping.sort();
         if a.op == AggregateOp::CountValues {
             let label = match a.param.as_deref() {
-                Some(Expr::StringLiteral(s)) => s.val.clone(),
+                Some(Expr::StringLiteral(s)) => s,
                 _ => {
                     return Err(EngineError::Eval(
                         "count_values requires a string parameter".into(),
                     ))
                 }
             };
-            if std::str::from_utf8(label.as_bytes()).is_err() || label.is_empty() {
+            // A label name must be non-empty UTF-8; `bytes` is only set for a literal whose
+            // escapes made it invalid UTF-8.
+            if let Some(raw) = &label.bytes {
+                return Err(EngineError::Eval(format!(
+                    "invalid label name {}",
+                    anno::quote_bytes(raw)
+                )));
+            }
+            let label = label.val.clone();
+            if label.is_empty() {
                 return Err(EngineError::Eval(format!(
                     "invalid label name {}",
                     anno::quote(&label)

@@ -72,6 +72,10 @@ pub struct EngineOpts {
     pub delayed_name_removal: bool,
     /// Step of subqueries written without one (ms).
     pub no_step_subquery_interval_ms: i64,
+    /// Use samples' start timestamps (when storage has them) in `rate()`, `irate()`,
+    /// `increase()` and `resets()`, and return them from `start_timestamp()`: Prometheus'
+    /// experimental `use-start-timestamps` behaviour. Off by default, as in Prometheus.
+    pub use_start_timestamps: bool,
 }
 
 impl Default for EngineOpts {
@@ -82,6 +86,7 @@ impl Default for EngineOpts {
             lookback_delta_ms: 5 * 60 * 1000,
             delayed_name_removal: false,
             no_step_subquery_interval_ms: 60_000,
+            use_start_timestamps: false,
         }
     }
 }
@@ -205,6 +210,7 @@ impl Engine {
             total_samples: 0,
             data: &data,
             delayed_name_removal: self.opts.delayed_name_removal,
+            use_start_timestamps: self.opts.use_start_timestamps,
             no_step_subquery_interval: self.opts.no_step_subquery_interval_ms,
             annos: Annotations::new(),
             deadline: Some(deadline),
@@ -369,6 +375,14 @@ fn fetch(
                         fs.v.push(Pt::H(Arc::new(h.clone())));
                     }
                     StorageValueType::None => break,
+                }
+                // Start timestamps are kept only once a sample has one (then for all).
+                let st = it.at_st();
+                if st != 0 && fs.st.is_empty() {
+                    fs.st.resize(fs.t.len() - 1, 0);
+                }
+                if !fs.st.is_empty() || st != 0 {
+                    fs.st.push(st);
                 }
                 vt = it.next();
             }

@@ -297,9 +297,16 @@ pub fn histogram_quantile_native(
             break;
         }
     }
-    let Some(mut b) = bucket else {
-        return f64::NAN;
-    };
+    // With no populated bucket (all observations NaN), Prometheus goes on with an empty
+    // bucket `[0, 0]`, which the rank check below turns into NaN plus an info.
+    let mut b = bucket.unwrap_or(Bucket {
+        lower: 0.0,
+        upper: 0.0,
+        lower_inclusive: false,
+        upper_inclusive: false,
+        count: 0.0,
+        index: 0,
+    });
     let custom = hist::uses_custom(h);
     if !custom && b.lower < 0.0 && b.upper > 0.0 {
         if h.negative_buckets.is_empty() && !h.positive_buckets.is_empty() {

@@ -38,6 +38,25 @@ pub struct RangeArg {
     pub pos: PosRange,
 }
 
+/// The start timestamps of a range window's samples (0 = unknown), aligned with the
+/// window's floats and histograms, for the functions that use them (rate, irate, increase,
+/// resets), or of an instant vector's samples, for `start_timestamp()`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StartTimestamps {
+    /// One per float sample.
+    pub floats: Vec<i64>,
+    /// One per histogram sample.
+    pub histograms: Vec<i64>,
+}
+
+impl StartTimestamps {
+    /// Empties both lists, keeping their capacity.
+    pub fn clear(&mut self) {
+        self.floats.clear();
+        self.histograms.clear();
+    }
+}
+
 /// Per-node evaluation state shared by all steps.
 #[derive(Debug, Default)]
 pub struct Helper {
@@ -53,6 +72,9 @@ pub struct Helper {
     pub num_sigs: usize,
     /// The range argument, for functions over range vectors.
     pub range: Option<RangeArg>,
+    /// Start timestamps of the samples the function receives, when the engine uses them
+    /// and the samples come straight from storage.
+    pub start_timestamps: Option<StartTimestamps>,
 }
 
 impl Helper {
@@ -159,6 +181,7 @@ pub fn lookup(name: &str) -> Option<FunctionCall> {
         "sort_by_label" => simple::sort_by_label,
         "sort_by_label_desc" => simple::sort_by_label_desc,
         "sqrt" => simple::sqrt,
+        "start_timestamp" => simple::start_timestamp,
         "stddev_over_time" => over_time::stddev_over_time,
         "stdvar_over_time" => over_time::stdvar_over_time,
         "sum_over_time" => over_time::sum_over_time,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chunkenc::{CounterResetHint, FloatHistogram};
 use tsdb_index::Labels;
 
-use super::{hist, kahan, metric_name, scalar_arg, Helper, RangeArg};
+use super::{hist, kahan, metric_name, scalar_arg, Helper, RangeArg, StartTimestamps};
 use crate::ast::{Expr, PosRange};
 use crate::engine::annotations::{new as anno, Annotations, HistogramOp};
 use crate::engine::EngineError;
@@ -312,6 +312,7 @@ fn extended_histogram_rate(
 
 fn histogram_rate(
     points: &[HPoint],
+    starts: &[i64],
     is_counter: bool,
     metric: &str,
     pos: PosRange,
@@ -328,7 +329,9 @@ fn histogram_rate(
     }
     if is_counter {
         let second = &points[1].h;
-        if hist::detect_reset(second, &prev) {
+        let st_reset = starts.len() > 1
+            && is_start_timestamp_reset(starts[0], points[0].t, starts[1], points[1].t);
+        if st_reset || hist::detect_reset(second, &prev) {
             prev = FloatHistogram {
                 schema: second.schema,
                 custom_values: second.custom_values.clone(),
@@ -370,8 +373,19 @@ fn histogram_rate(
     }
     if is_counter {
         let mut prev_ref: &FloatHistogram = &prev;
-        for p in &points[1..] {
-            if hist::detect_reset(&p.h, prev_ref) {
+        let mut overlap_seen = false;
+        for (i, p) in points[1..].iter().enumerate() {
+            let prev_t = points[i].t;
+            if !overlap_seen
+                && i + 1 < starts.len()
+                && start_time_overlaps(starts[i], prev_t, starts[i + 1])
+            {
+                annos.add(anno::start_time_overlap(metric, pos));
+                overlap_seen = true;
+            }
+            let st_reset = i + 1 < starts.len()
+                && is_start_timestamp_reset(starts[i], prev_t, starts[i + 1], p.t);
+            if st_reset || hist::detect_reset(&p.h, prev_ref) {
                 match hist::add(&mut h, prev_ref) {
                     Err(_) => {
                         annos.add(anno::mixed_exponential_custom(metric, pos));
@@ -420,6 +434,59 @@ fn extrapolated_rate(
         }
         return Ok(());
     }
+    with_starts(enh, |starts, enh| {
+        extrapolated_rate_plain(s, args, enh, starts, is_counter, is_rate)
+    })
+}
+
+/// Runs `f` with the helper's start timestamps (empty when there are none), handing the
+/// buffers back afterwards so the engine can reuse them for the next step.
+fn with_starts<T>(enh: &mut Helper, f: impl FnOnce(&StartTimestamps, &mut Helper) -> T) -> T {
+    let starts = enh.start_timestamps.take().unwrap_or_default();
+    let r = f(&starts, enh);
+    enh.start_timestamps = Some(starts);
+    r
+}
+
+/// Whether the start timestamps say the counter was reset between the previous sample
+/// and the current one. A start time pointing exactly at the previous sample is a reset
+/// for delta-style series (the previous sample had a known start time of its own), not for
+/// cumulative series whose start is unknown.
+fn is_start_timestamp_reset(prev_st: i64, prev_t: i64, cur_st: i64, cur_t: i64) -> bool {
+    // Unknown, invalid (after the sample) or OTel's "unknown start" (equal to the sample).
+    if cur_st == 0 || cur_st >= cur_t {
+        return false;
+    }
+    if cur_st != prev_t {
+        return cur_st > prev_t;
+    }
+    // A previous start time after its own sample is invalid: treat it as unknown.
+    if prev_st > prev_t {
+        return false;
+    }
+    prev_st != 0 && prev_st != prev_t
+}
+
+/// Whether a sample's start time lies before the previous sample without being the
+/// previous sample's start time (neither a delta nor a cumulative series would do that).
+fn start_time_overlaps(prev_st: i64, prev_t: i64, cur_st: i64) -> bool {
+    cur_st != 0 && cur_st < prev_t && cur_st != prev_st
+}
+
+/// rate/increase/delta over a plain (neither anchored nor smoothed) range, with
+/// Prometheus' extrapolation towards the range boundaries. A counter whose first sample
+/// has a start time inside the range starts from zero at that time instead of being
+/// extrapolated to the left.
+fn extrapolated_rate_plain(
+    s: &Series,
+    args: &[Expr],
+    enh: &mut Helper,
+    sts: &StartTimestamps,
+    is_counter: bool,
+    is_rate: bool,
+) -> R {
+    let ra = range(enh);
+    let pos = args[0].pos();
     let range_start = enh.ts - (ra.range_ms + ra.offset_ms);
     let range_end = enh.ts - ra.offset_ms;
     if !s.histograms.is_empty() && !s.floats.is_empty() {
@@ -429,15 +496,18 @@ fn extrapolated_rate(
     }
     let mut result_f = 0.0;
     let mut result_h: Option<FloatHistogram> = None;
+    let mut starts: &[i64] = &[];
     let (first_t, last_t, n_minus_one);
     if !s.histograms.is_empty() {
         n_minus_one = s.histograms.len() - 1;
         first_t = s.histograms[0].t;
         last_t = s.histograms[n_minus_one].t;
+        starts = &sts.histograms;
         if s.histograms.len() > 1 {
             let mut annos = Annotations::new();
             let r = histogram_rate(
                 &s.histograms,
+                starts,
                 is_counter,
                 metric_name(&s.metric),
                 pos,
@@ -455,37 +525,86 @@ fn extrapolated_rate(
         last_t = s.floats[n_minus_one].t;
         result_f = s.floats[n_minus_one].f - s.floats[0].f;
         if is_counter {
-            for w in s.floats.windows(2) {
-                if w[1].f < w[0].f {
-                    result_f += w[0].f;
+            starts = &sts.floats;
+            let mut overlap_seen = false;
+            for (i, w) in s.floats.windows(2).enumerate() {
+                let (prev, cur) = (w[0], w[1]);
+                let has_starts = i + 1 < starts.len();
+                if !overlap_seen
+                    && has_starts
+                    && start_time_overlaps(starts[i], prev.t, starts[i + 1])
+                {
+                    enh.annos
+                        .add(anno::start_time_overlap(metric_name(&s.metric), pos));
+                    overlap_seen = true;
+                }
+                if cur.f < prev.f
+                    || (has_starts
+                        && is_start_timestamp_reset(starts[i], prev.t, starts[i + 1], cur.t))
+                {
+                    result_f += prev.f;
                 }
             }
         }
     } else {
         return Ok(());
     }
-    if n_minus_one == 0 {
-        return Ok(());
-    }
     let mut duration_to_start = (first_t - range_start) as f64 / 1000.0;
     let mut duration_to_end = (range_end - last_t) as f64 / 1000.0;
-    let sampled = (last_t - first_t) as f64 / 1000.0;
-    let avg = sampled / n_minus_one as f64;
+    let mut sampled = (last_t - first_t) as f64 / 1000.0;
+    let avg = if n_minus_one > 0 {
+        sampled / n_minus_one as f64
+    } else {
+        0.0
+    };
     let threshold = avg * 1.1;
-    if duration_to_start >= threshold {
-        duration_to_start = avg / 2.0;
-    }
-    if is_counter {
-        let mut to_zero = duration_to_start;
-        if result_f > 0.0 && !s.floats.is_empty() && s.floats[0].f >= 0.0 {
-            to_zero = sampled * (s.floats[0].f / result_f);
-        } else if let Some(h) = &result_h {
-            if h.count > 0.0 && !s.histograms.is_empty() && s.histograms[0].h.count >= 0.0 {
-                to_zero = sampled * (s.histograms[0].h.count / h.count);
+    let first_st = starts.first().copied().unwrap_or(0);
+    if is_counter && first_st != 0 && first_st > range_start && first_st < first_t {
+        // The counter started inside the range (the range start is exclusive): assume a
+        // zero sample at its start time instead of extrapolating to the left. With a single
+        // sample the average spacing is 0, so there is no extrapolation to the right either.
+        duration_to_start = 0.0;
+        sampled = (last_t - first_st) as f64 / 1000.0;
+        if !s.floats.is_empty() {
+            result_f += s.floats[0].f;
+        } else {
+            let first = &s.histograms[0].h;
+            match &mut result_h {
+                None => result_h = Some((**first).clone()),
+                Some(h) => match hist::add(h, first) {
+                    Err(_) => {
+                        enh.annos
+                            .add(anno::mixed_exponential_custom(metric_name(&s.metric), pos));
+                        return Ok(());
+                    }
+                    Ok(o) => {
+                        if o.nhcb_bounds_reconciled {
+                            enh.annos
+                                .add(anno::mismatched_custom_buckets(pos, HistogramOp::Add));
+                        }
+                    }
+                },
             }
         }
-        if to_zero < duration_to_start {
-            duration_to_start = to_zero;
+    } else if n_minus_one == 0 {
+        // One sample and no usable start time: nothing to compute.
+        return Ok(());
+    } else {
+        if duration_to_start >= threshold {
+            duration_to_start = avg / 2.0;
+        }
+        if is_counter {
+            let mut to_zero = duration_to_start;
+            if result_f > 0.0 && !s.floats.is_empty() && s.floats[0].f >= 0.0 {
+                to_zero = sampled * (s.floats[0].f / result_f);
+            } else if let Some(h) = &result_h {
+                if h.count > 0.0 && !s.histograms.is_empty() && s.histograms[0].h.count >= 0.0 {
+                    to_zero = sampled * (s.histograms[0].h.count / h.count);
+                }
+            }
+            if to_zero < duration_to_start {
+                duration_to_start = to_zero;
+            }
         }
     }
     if duration_to_end >= threshold {
@@ -524,30 +643,52 @@ pub fn delta(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) 
     extrapolated_rate(m, args, enh, false, false)
 }
 
+/// A float or histogram sample with its start timestamp (0 = unknown).
 enum Pt2 {
-    F(i64, f64),
-    H(i64, Arc<FloatHistogram>),
+    F(i64, f64, i64),
+    H(i64, Arc<FloatHistogram>, i64),
 }
 
 impl Pt2 {
     fn t(&self) -> i64 {
         match self {
-            Pt2::F(t, _) | Pt2::H(t, _) => *t,
+            Pt2::F(t, ..) | Pt2::H(t, ..) => *t,
+        }
+    }
+
+    fn st(&self) -> i64 {
+        match self {
+            Pt2::F(_, _, st) | Pt2::H(_, _, st) => *st,
         }
     }
 }
 
 fn instant_value(m: Option<&Series>, args: &[Expr], enh: &mut Helper, is_rate: bool) -> R {
+    with_starts(enh, |starts, enh| {
+        instant_value_with_starts(m, args, enh, starts, is_rate)
+    })
+}
+
+fn instant_value_with_starts(
+    m: Option<&Series>,
+    args: &[Expr],
+    enh: &mut Helper,
+    starts: &StartTimestamps,
+    is_rate: bool,
+) -> R {
     let s = m.expect("range function without range");
     if s.floats.len() + s.histograms.len() < 2 {
         return Ok(());
     }
     let mut ss: Vec<Pt2> = Vec::with_capacity(2);
-    for p in &s.floats[s.floats.len().saturating_sub(2)..] {
-        ss.push(Pt2::F(p.t, p.f));
+    let from = s.floats.len().saturating_sub(2);
+    for (i, p) in s.floats.iter().enumerate().skip(from) {
+        ss.push(Pt2::F(p.t, p.f, starts.floats.get(i).copied().unwrap_or(0)));
     }
-    for p in &s.histograms[s.histograms.len().saturating_sub(2)..] {
-        let x = Pt2::H(p.t, p.h.clone());
+    let from = s.histograms.len().saturating_sub(2);
+    for (i, p) in s.histograms.iter().enumerate().skip(from) {
+        let st = starts.histograms.get(i).copied().unwrap_or(0);
+        let x = Pt2::H(p.t, p.h.clone(), st);
         match ss.len() {
             0 => ss.push(x),
             1 => {
@@ -574,9 +715,11 @@ fn instant_value(m: Option<&Series>, args: &[Expr], enh: &mut Helper, is_rate: b
     }
     let pos = PosRange::new(args[0].pos().start, args.last().map_or(0, |a| a.pos().end));
     let name = metric_name(&s.metric).to_string();
+    let st_reset = is_start_timestamp_reset(ss[0].st(), ss[0].t(), ss[1].st(), ss[1].t());
     match (&ss[0], &ss[1]) {
-        (Pt2::F(_, a), Pt2::F(_, b)) => {
-            let mut r = if !is_rate || b >= a || a.is_nan() || b.is_nan() {
+        (Pt2::F(_, a, _), Pt2::F(_, b, _)) => {
+            // A counter reset (a decrease, or one the start times show) leaves the later value.
+            let mut r = if !is_rate || !(b < a || st_reset) {
                 b - a
             } else {
                 *b
@@ -586,7 +729,7 @@ fn instant_value(m: Option<&Series>, args: &[Expr], enh: &mut Helper, is_rate: b
             }
             push_f(enh, r);
         }
-        (Pt2::H(_, a), Pt2::H(_, b)) => {
+        (Pt2::H(_, a, _), Pt2::H(_, b, _)) => {
             let mut r = (**b).clone();
             if is_rate
                 && (b.counter_reset_hint == CounterResetHint::Gauge
@@ -600,7 +743,7 @@ fn instant_value(m: Option<&Series>, args: &[Expr], enh: &mut Helper, is_rate: b
             {
                 enh.annos.add(anno::not_gauge(&name, pos));
             }
-            if !is_rate || !hist::detect_reset(b, a) {
+            if !is_rate || (!st_reset && !hist::detect_reset(b, a)) {
                 match hist::sub(&mut r, a) {
                     Err(_) => {
                         enh.annos.add(anno::mixed_exponential_custom(&name, pos));
@@ -744,26 +887,47 @@ fn pick_first(s: &Series, enh: &Helper) -> Option<(usize, usize)> {
     }
 }
 
-/// Merged walk over floats and histograms in time order.
-fn walk_merged(
-    s: &Series,
+/// One sample of a merged walk: timestamp, start timestamp (0 = unknown) and value.
+struct Walked<'a> {
+    t: i64,
+    st: i64,
+    f: Option<f64>,
+    h: Option<&'a FloatHistogram>,
+}
+
+/// Merged walk over floats and histograms in time order, with each sample's start
+/// timestamp from `starts` (0 where there is none).
+fn walk_merged<'a>(
+    s: &'a Series,
+    starts: &StartTimestamps,
     ff: usize,
     fh: usize,
-    mut f: impl FnMut(Option<f64>, Option<&FloatHistogram>),
+    mut f: impl FnMut(Walked<'a>),
 ) {
     let (mut i, mut j) = (ff, fh);
     while i < s.floats.len() || j < s.histograms.len() {
         if j >= s.histograms.len() || (i < s.floats.len() && s.floats[i].t < s.histograms[j].t) {
-            f(Some(s.floats[i].f), None);
+            f(Walked {
+                t: s.floats[i].t,
+                st: starts.floats.get(i).copied().unwrap_or(0),
+                f: Some(s.floats[i].f),
+                h: None,
+            });
             i += 1;
         } else {
-            f(None, Some(&s.histograms[j].h));
+            f(Walked {
+                t: s.histograms[j].t,
+                st: starts.histograms.get(j).copied().unwrap_or(0),
+                f: None,
+                h: Some(&s.histograms[j].h),
+            });
             j += 1;
         }
     }
 }
 
-/// `resets(m)`
+/// `resets(m)`: decreases, histogram counter resets, switches between floats and
+/// histograms, and resets the start timestamps show.
 pub fn resets(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
     let s = m.expect("range function without range");
     if s.floats.is_empty() && s.histograms.is_empty() {
@@ -772,25 +936,29 @@ pub fn resets(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) ->
     let Some((ff, fh)) = pick_first(s, enh) else {
         return Ok(());
     };
-    let mut count = 0;
-    let mut prev: Option<(Option<f64>, Option<FloatHistogram>)> = None;
-    walk_merged(s, ff, fh, |f, h| {
-        if let Some((pf, ph)) = &prev {
-            match (pf, ph, f, h) {
-                (Some(a), _, Some(b), _) => {
-                    if b < *a {
-                        count += 1;
+    let count = with_starts(enh, |starts, _| {
+        let mut count = 0;
+        let mut prev: Option<Walked<'_>> = None;
+        walk_merged(s, starts, ff, fh, |cur| {
+            if let Some(p) = &prev {
+                let st_reset = is_start_timestamp_reset(p.st, p.t, cur.st, cur.t);
+                match (p.f, p.h, cur.f, cur.h) {
+                    (Some(a), _, Some(b), _) => {
+                        if b < a || st_reset {
+                            count += 1;
+                        }
                     }
-                }
-                (_, Some(a), _, Some(b)) => {
-                    if hist::detect_reset(b, a) {
-                        count += 1;
+                    (_, Some(a), _, Some(b)) => {
+                        if st_reset || hist::detect_reset(b, a) {
+                            count += 1;
+                        }
                     }
+                    _ => count += 1,
                 }
-                _ => count += 1,
             }
-        }
-        prev = Some((f, h.cloned()));
+            prev = Some(cur);
+        });
+        count
     });
     push_f(enh, count as f64);
     Ok(())
@@ -806,12 +974,12 @@ pub fn changes(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -
         return Ok(());
     };
     let mut count = 0;
-    let mut prev: Option<(Option<f64>, Option<FloatHistogram>)> = None;
-    walk_merged(s, ff, fh, |f, h| {
-        if let Some((pf, ph)) = &prev {
-            match (pf, ph, f, h) {
+    let mut prev: Option<Walked<'_>> = None;
+    walk_merged(s, &StartTimestamps::default(), ff, fh, |cur| {
+        if let Some(p) = &prev {
+            match (p.f, p.h, cur.f, cur.h) {
                 (Some(a), _, Some(b), _) => {
-                    if b != *a && !(a.is_nan() && b.is_nan()) {
+                    if b != a && !(a.is_nan() && b.is_nan()) {
                         count += 1;
                     }
                 }
@@ -823,7 +991,7 @@ pub fn changes(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -
                 _ => count += 1,
             }
         }
-        prev = Some((f, h.cloned()));
+        prev = Some(cur);
     });
     push_f(enh, count as f64);
     Ok(())
@@ -883,4 +1051,35 @@ pub fn double_exponential_smoothing(
     }
     push_f(enh, s1);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_start_timestamp_reset, start_time_overlaps};
+
+    #[test]
+    fn start_timestamp_resets() {
+        // Unknown, after the sample, or equal to it (OTel's unknown start): no reset.
+        assert!(!is_start_timestamp_reset(0, 1000, 0, 2000));
+        assert!(!is_start_timestamp_reset(0, 1000, 2500, 2000));
+        assert!(!is_start_timestamp_reset(0, 1000, 2000, 2000));
+        // Cumulative: the start time lies before the previous sample.
+        assert!(!is_start_timestamp_reset(500, 1000, 500, 2000));
+        // A start time after the previous sample: the counter restarted.
+        assert!(is_start_timestamp_reset(500, 1000, 1500, 2000));
+        // Pointing at the previous sample: a delta if that one had a start time of its own...
+        assert!(is_start_timestamp_reset(500, 1000, 1000, 2000));
+        // ...not a cumulative series with unknown start, nor after an invalid start time.
+        assert!(!is_start_timestamp_reset(0, 1000, 1000, 2000));
+        assert!(!is_start_timestamp_reset(1000, 1000, 1000, 2000));
+        assert!(!is_start_timestamp_reset(1500, 1000, 1000, 2000));
+    }
+
+    #[test]
+    fn start_time_overlap() {
+        assert!(!start_time_overlaps(0, 1000, 0));
+        assert!(!start_time_overlaps(500, 1000, 1000)); // delta
+        assert!(!start_time_overlaps(500, 1000, 500)); // cumulative
+        assert!(start_time_overlaps(500, 1000, 200));
+    }
 }

@@ -169,6 +169,27 @@ pub fn timestamp(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Help
     Ok(())
 }
 
+/// `start_timestamp(v)`: the start timestamp (in seconds) of each sample. Only a vector
+/// selector argument has them, and only when the engine uses start timestamps; any other
+/// argument gives an empty result.
+pub fn start_timestamp(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+    let sts = enh
+        .start_timestamps
+        .take()
+        .map(|s| s.floats)
+        .unwrap_or_default();
+    for (s, st) in vals[0].iter().zip(&sts) {
+        enh.out.push(Sample {
+            metric: enh.drop_labels(&s.metric),
+            t: s.t,
+            f: *st as f64 / 1000.0,
+            h: None,
+            drop_name: true,
+        });
+    }
+    Ok(())
+}
+
 /// `absent(v)`
 pub fn absent(vals: &[Vector], _: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
     if !vals[0].is_empty() {
