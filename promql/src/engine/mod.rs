@@ -9,6 +9,7 @@ mod aggregate;
 pub mod annotations;
 mod binop;
 pub(crate) mod eval;
+mod histogram_stats;
 mod info;
 mod labels;
 pub(crate) mod prepare;
@@ -335,6 +336,7 @@ fn fetch(
     let querier = q.querier(mint, maxt)?;
     let mut funcs = std::collections::HashMap::new();
     selector_functions(e, None, &mut funcs);
+    let stats_only = histogram_stats::stats_only_selectors(e);
     for req in wanted {
         let r = &req.range;
         let enclosing = match &req.matchers {
@@ -390,6 +392,9 @@ fn fetch(
                 return Err(EngineError::Storage(err.to_string()));
             }
             if !fs.t.is_empty() {
+                if stats_only.contains(&req.key) {
+                    histogram_stats::strip_to_stats(&mut fs);
+                }
                 out.push(fs);
             }
         }
