@@ -12,149 +12,15 @@ use tsdb_index::{Labels, LabelsBuilder};
 
 use crate::ast::{AggregateOp, Call, Expr, SubqueryExpr, UnaryOp, VectorMatching, VectorSelector};
 use crate::engine::annotations::{self as anno, Annotations};
+use crate::engine::hashing::{map_with_capacity, set_with_capacity, FastMap, FastSet};
 use crate::engine::EngineError;
-use crate::functions::{self, hist, Helper, RangeArg, StartTimestamps};
-use crate::value::{is_stale_nan, FPoint, HPoint, Matrix, Sample, Series, Vector};
+use crate::functions::{self, hist, Helper, RangeArg, Window};
+
+pub(crate) use super::fetched::{FetchedSeries, PointRef};
+use crate::value::{FPoint, HPoint, Matrix, Sample, Series, Vector};
 
 /// Result alias inside the evaluator.
 pub(crate) type EvalResult<T> = Result<T, EngineError>;
-
-/// A stored value.
-#[derive(Debug, Clone)]
-pub(crate) enum Pt {
-    F(f64),
-    H(Arc<FloatHistogram>),
-}
-
-/// One series read from storage (or produced by a subquery), in time order.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct FetchedSeries {
-    pub labels: Labels,
-    pub t: Vec<i64>,
-    pub v: Vec<Pt>,
-    /// Start timestamps aligned with `t` (0 = unknown); empty when no sample has one,
-    /// which is the common case and costs nothing.
-    pub st: Vec<i64>,
-    pub drop_name: bool,
-}
-
-impl FetchedSeries {
-    /// The latest non-stale sample at or before `ref_t` within the lookback window.
-    pub(crate) fn at(&self, ref_t: i64, lookback: i64) -> Option<(i64, &Pt)> {
-        self.index_at(ref_t, lookback)
-            .map(|i| (self.t[i], &self.v[i]))
-    }
-
-    /// The index of the sample [`Self::at`] picks.
-    pub(crate) fn index_at(&self, ref_t: i64, lookback: i64) -> Option<usize> {
-        let i = self.t.partition_point(|&t| t <= ref_t);
-        if i == 0 {
-            return None;
-        }
-        let t = self.t[i - 1];
-        if t <= ref_t - lookback {
-            return None;
-        }
-        match &self.v[i - 1] {
-            Pt::F(f) if is_stale_nan(*f) => None,
-            Pt::H(h) if is_stale_nan(h.sum) => None,
-            _ => Some(i - 1),
-        }
-    }
-
-    /// The start timestamp of sample `i` (0 when unknown).
-    pub(crate) fn st_at(&self, i: usize) -> i64 {
-        self.st.get(i).copied().unwrap_or(0)
-    }
-
-    /// Non-stale samples in `(mint, maxt]`, appended to the buffers.
-    fn window(&self, mint: i64, maxt: i64, floats: &mut Vec<FPoint>, hists: &mut Vec<HPoint>) {
-        self.window_with_starts(mint, maxt, floats, hists, None);
-    }
-
-    /// Like [`Self::window`], also collecting the samples' start timestamps into `sts`
-    /// (aligned with the float and histogram buffers) when given.
-    fn window_with_starts(
-        &self,
-        mint: i64,
-        maxt: i64,
-        floats: &mut Vec<FPoint>,
-        hists: &mut Vec<HPoint>,
-        mut sts: Option<&mut StartTimestamps>,
-    ) {
-        floats.clear();
-        hists.clear();
-        if let Some(sts) = sts.as_deref_mut() {
-            sts.clear();
-        }
-        if mint >= maxt {
-            return;
-        }
-        let lo = self.t.partition_point(|&t| t <= mint);
-        let hi = self.t.partition_point(|&t| t <= maxt);
-        for i in lo..hi {
-            match &self.v[i] {
-                Pt::F(f) => {
-                    if !is_stale_nan(*f) {
-                        floats.push(FPoint {
-                            t: self.t[i],
-                            f: *f,
-                        });
-                        if let Some(sts) = sts.as_deref_mut() {
-                            sts.floats.push(self.st_at(i));
-                        }
-                    }
-                }
-                Pt::H(h) => {
-                    if !is_stale_nan(h.sum) {
-                        hists.push(HPoint {
-                            t: self.t[i],
-                            h: h.clone(),
-                        });
-                        if let Some(sts) = sts.as_deref_mut() {
-                            sts.histograms.push(self.st_at(i));
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn from_series(s: Series) -> Self {
-        let mut t = Vec::with_capacity(s.floats.len() + s.histograms.len());
-        let mut v = Vec::with_capacity(t.capacity());
-        let (mut i, mut j) = (0, 0);
-        while i < s.floats.len() || j < s.histograms.len() {
-            if j >= s.histograms.len() || (i < s.floats.len() && s.floats[i].t <= s.histograms[j].t)
-            {
-                t.push(s.floats[i].t);
-                v.push(Pt::F(s.floats[i].f));
-                i += 1;
-            } else {
-                let mut h = s.histograms[j].h.clone();
-                // Subquery results must not carry explicit reset hints (see Prometheus).
-                if matches!(
-                    h.counter_reset_hint,
-                    chunkenc::CounterResetHint::CounterReset
-                        | chunkenc::CounterResetHint::NotCounterReset
-                ) {
-                    Arc::make_mut(&mut h).counter_reset_hint = chunkenc::CounterResetHint::Unknown;
-                }
-                t.push(s.histograms[j].t);
-                v.push(Pt::H(h));
-                j += 1;
-            }
-        }
-        // Subquery results carry no start timestamps: Prometheus' subqueries cut them off.
-        FetchedSeries {
-            labels: s.metric,
-            t,
-            v,
-            st: Vec::new(),
-            drop_name: s.drop_name,
-        }
-    }
-}
 
 /// Series read from storage, keyed by the address in the prepared expression of the node
 /// that needs them: a selector ([`selector_key`]) or an `info()` call, for its info series
@@ -390,14 +256,14 @@ impl<'a> Evaluator<'a> {
             };
             let mut ts = self.start;
             while ts <= self.end {
-                if let Some((_, v)) = s.at(ts - vs.offset_ms, self.lookback) {
+                if let Some((_, v, _)) = s.at(ts - vs.offset_ms, self.lookback) {
                     match v {
-                        Pt::F(f) => {
+                        PointRef::F(f) => {
                             self.add_samples(1)?;
                             self.total_samples += 1;
-                            out.floats.push(FPoint { t: ts, f: *f });
+                            out.floats.push(FPoint { t: ts, f });
                         }
-                        Pt::H(h) => {
+                        PointRef::H(h) => {
                             let p = HPoint {
                                 t: ts,
                                 h: h.clone(),
@@ -421,7 +287,6 @@ impl<'a> Evaluator<'a> {
     fn smooth_series(&mut self, vs: &VectorSelector) -> EvalResult<Matrix> {
         let series = self.series_for(vs);
         let mut mat = Vec::new();
-        let (mut floats, mut hists) = (Vec::new(), Vec::new());
         for s in series {
             let mut ss = Series {
                 metric: s.labels.clone(),
@@ -431,12 +296,8 @@ impl<'a> Evaluator<'a> {
             let mut ts = self.start;
             while ts <= self.end {
                 let data_ts = ts - vs.offset_ms;
-                s.window(
-                    data_ts - self.lookback,
-                    data_ts + self.lookback,
-                    &mut floats,
-                    &mut hists,
-                );
+                let w = s.window(data_ts - self.lookback, data_ts + self.lookback, false);
+                let (floats, hists) = (w.floats, w.histograms);
                 ts += self.interval;
                 if floats.is_empty() && hists.is_empty() {
                     continue;
@@ -535,7 +396,9 @@ impl<'a> Evaluator<'a> {
                 metric: s.labels.clone(),
                 ..Default::default()
             };
-            s.window(mint, maxt, &mut ss.floats, &mut ss.histograms);
+            let w = s.window(mint, maxt, false);
+            ss.floats = w.floats.to_vec();
+            ss.histograms = w.histograms.to_vec();
             if vs.anchored || vs.smoothed {
                 if !ss.histograms.is_empty() {
                     return Err(EngineError::Eval(format!(
@@ -580,7 +443,7 @@ impl<'a> Evaluator<'a> {
         // Match signatures: an ordinal per distinct signature over all inputs.
         let mut sig_ords: Vec<Vec<usize>> = vec![Vec::new(); exprs.len()];
         if let Some(m) = matching {
-            let mut map: HashMap<Vec<u8>, usize> = HashMap::new();
+            let mut map: FastMap<Vec<u8>, usize> = FastMap::default();
             for (i, mat) in matrixes.iter().enumerate() {
                 for s in mat {
                     let sig = signature(&s.metric, m.on, &m.matching_labels);
@@ -595,7 +458,7 @@ impl<'a> Evaluator<'a> {
             matrixes.iter().map(|m| vec![(0, 0); m.len()]).collect();
         let mut vectors: Vec<Vector> = vec![Vec::new(); exprs.len()];
         let mut step_sigs: Vec<Vec<usize>> = vec![Vec::new(); exprs.len()];
-        let mut out_index: HashMap<Labels, usize> = HashMap::new();
+        let mut out_index: FastMap<Labels, usize> = FastMap::default();
         let mut out: Matrix = Vec::new();
         let mut last_ts: Vec<i64> = Vec::new();
         let mut temp = self.current_samples;
@@ -880,19 +743,18 @@ impl<'a> Evaluator<'a> {
         enh.range = Some(range_arg);
         let drop_name = name != "last_over_time" && name != "first_over_time";
         let mut vals: Vec<Vector> = vec![Vec::new(); c.args.len() - 1];
-        let mut window = Series::default();
-        // Start timestamps reach only these functions (Prometheus' choice); series without
-        // any (all subquery results among them) skip the bookkeeping.
+        // Start timestamps reach only these functions (Prometheus' choice).
         let wants_starts =
             self.use_start_timestamps && matches!(name, "rate" | "irate" | "increase" | "resets");
-        let mut starts = StartTimestamps::default();
+        // The current window's weight against the max-samples limit.
+        let mut window_samples = 0i64;
         let offset = range_arg.offset_ms;
         let sel_range = range_arg.range_ms;
         for s in series {
             self.check_done()?;
-            self.current_samples -= window.total_samples() as i64;
-            window.floats.clear();
-            window.histograms.clear();
+            self.current_samples -= window_samples;
+            window_samples = 0;
+            let mut window = Window::empty(&s.labels);
             let series_drop = drop_name || s.drop_name;
             let mut ss = Series {
                 metric: if !self.delayed_name_removal && series_drop {
@@ -903,7 +765,6 @@ impl<'a> Evaluator<'a> {
                 drop_name: series_drop,
                 ..Default::default()
             };
-            window.metric = s.labels.clone();
             let mut ts = self.start;
             let mut step = 0usize;
             while ts <= self.end {
@@ -930,35 +791,17 @@ impl<'a> Evaluator<'a> {
                         mint -= self.lookback;
                         maxt += self.lookback;
                     }
-                    self.current_samples -= window.total_samples() as i64;
-                    let with_starts = wants_starts && !s.st.is_empty();
-                    s.window_with_starts(
-                        mint,
-                        maxt,
-                        &mut window.floats,
-                        &mut window.histograms,
-                        with_starts.then_some(&mut starts),
-                    );
-                    if !with_starts {
-                        starts.clear();
-                    }
-                    let n = window.total_samples() as i64;
-                    self.add_samples(n)?;
+                    self.current_samples -= window_samples;
+                    window = s.window(mint, maxt, wants_starts);
+                    window_samples = window.total_samples() as i64;
+                    self.add_samples(window_samples)?;
                 }
-                let n = window.total_samples() as i64;
+                let n = window_samples;
                 if n > 0 {
                     self.total_samples += n;
                     enh.ts = ts;
                     enh.out.clear();
-                    let has_starts = !starts.floats.is_empty() || !starts.histograms.is_empty();
-                    if has_starts {
-                        enh.start_timestamps = Some(std::mem::take(&mut starts));
-                    }
-                    let res = func(&vals, Some(&window), &c.args, &mut enh);
-                    if let Some(back) = enh.start_timestamps.take() {
-                        starts = back;
-                    }
-                    res?;
+                    func(&vals, Some(&window), &c.args, &mut enh)?;
                     self.annos.merge(std::mem::take(&mut enh.annos));
                     if let Some(o) = enh.out.first() {
                         match &o.h {
@@ -998,7 +841,7 @@ impl<'a> Evaluator<'a> {
             }
             self.update_peak();
         }
-        self.current_samples -= window.total_samples() as i64;
+        self.current_samples -= window_samples;
         if name == "absent_over_time" {
             let steps = num_steps;
             if mat
@@ -1032,7 +875,7 @@ impl<'a> Evaluator<'a> {
         }
         if !self.delayed_name_removal {
             let v: Vec<&Labels> = mat.iter().map(|s| &s.metric).collect();
-            let set: std::collections::HashSet<&Labels> = v.iter().copied().collect();
+            let set: FastSet<&Labels> = v.iter().copied().collect();
             if set.len() != v.len() {
                 return Err(EngineError::Eval(
                     "vector cannot contain metrics with the same labelset".into(),
@@ -1062,9 +905,9 @@ impl<'a> Evaluator<'a> {
                 None => offset,
             };
             for s in series {
-                if let Some(i) = s.index_at(enh.ts - off, lookback) {
+                if let Some((t, _, st)) = s.at(enh.ts - off, lookback) {
                     extra += 1;
-                    let t = if start_times { s.st_at(i) } else { s.t[i] };
+                    let t = if start_times { st } else { t };
                     enh.out.push(Sample {
                         metric: if delayed {
                             s.labels.clone()
@@ -1174,7 +1017,7 @@ fn sample_to_series(s: Sample, ts: i64) -> Series {
 
 /// Whether two samples share a label set.
 pub(crate) fn contains_same_labelset(v: &Vector) -> bool {
-    let mut set = std::collections::HashSet::with_capacity(v.len());
+    let mut set = set_with_capacity(v.len());
     v.iter().any(|s| !set.insert(&s.metric))
 }
 
@@ -1205,7 +1048,7 @@ pub(crate) fn merge_same_labelset(mat: Matrix) -> EvalResult<Matrix> {
     if mat.len() <= 1 {
         return Ok(mat);
     }
-    let mut idx: HashMap<Labels, usize> = HashMap::with_capacity(mat.len());
+    let mut idx: FastMap<Labels, usize> = map_with_capacity(mat.len());
     let mut out: Matrix = Vec::with_capacity(mat.len());
     let mut merged_any = false;
     for s in mat {

@@ -16,9 +16,8 @@ use chunkenc::{CounterResetHint, FloatHistogram};
 
 use crate::ast::{BinaryOp, Expr, VectorSelector};
 use crate::functions::hist;
-use crate::value::is_stale_nan;
 
-use super::eval::{selector_key, FetchedSeries, Pt};
+use super::eval::{selector_key, FetchedSeries};
 
 /// The keys ([`selector_key`]) of the selectors that read histogram statistics only: those
 /// with `histogram_count`, `histogram_sum` or `histogram_avg` above them, and neither a
@@ -62,18 +61,17 @@ pub(crate) fn stats_only_selectors(e: &Expr) -> HashSet<usize> {
     out
 }
 
-/// Replaces every histogram of `series` (read in time order) by its statistics: schema,
-/// count, sum and a counter-reset hint. A stored hint other than "unknown" is kept; an
-/// unknown one becomes "counter reset" or "not a counter reset" by comparing with the
-/// previous histogram, and stays unknown for the first. Stale markers are kept as they are
-/// and are not compared with.
+/// Replaces every histogram of `series` (in time order) by its statistics: schema, count,
+/// sum and a counter-reset hint. A stored hint other than "unknown" is kept; an unknown one
+/// becomes "counter reset" or "not a counter reset" by comparing with the previous
+/// histogram, and stays unknown for the first. (Staleness markers are kept apart and take
+/// no part.)
 pub(crate) fn strip_to_stats(series: &mut FetchedSeries) {
     let mut last: Option<Arc<FloatHistogram>> = None;
-    for v in series.v.iter_mut() {
-        let Pt::H(h) = v else { continue };
+    for p in series.histograms.iter_mut() {
+        let h = &mut p.h;
         let mut hint = h.counter_reset_hint;
-        let stale = is_stale_nan(h.sum);
-        if !stale && hint == CounterResetHint::Unknown {
+        if hint == CounterResetHint::Unknown {
             if let Some(prev) = &last {
                 hint = if hist::detect_reset(h, prev) {
                     CounterResetHint::CounterReset
@@ -89,10 +87,7 @@ pub(crate) fn strip_to_stats(series: &mut FetchedSeries) {
             sum: h.sum,
             ..Default::default()
         };
-        let full = std::mem::replace(h, Arc::new(stats));
-        if !stale {
-            last = Some(full);
-        }
+        last = Some(std::mem::replace(h, Arc::new(stats)));
     }
 }
 
@@ -117,8 +112,8 @@ mod tests {
         assert_eq!(keys("histogram_count(m </ 3)"), 0);
     }
 
-    fn hist(count: f64, hint: CounterResetHint) -> Pt {
-        Pt::H(Arc::new(FloatHistogram {
+    fn hist(count: f64, hint: CounterResetHint) -> Arc<FloatHistogram> {
+        Arc::new(FloatHistogram {
             count,
             sum: count,
             counter_reset_hint: hint,
@@ -128,31 +123,24 @@ mod tests {
             }],
             positive_buckets: vec![count],
             ..Default::default()
-        }))
+        })
     }
 
     #[test]
     fn unknown_hints_are_detected_against_the_previous_histogram() {
         use CounterResetHint::*;
-        let mut s = FetchedSeries {
-            t: vec![1, 2, 3, 4, 5],
-            v: vec![
-                hist(3.0, Unknown),
-                hist(4.0, Unknown),
-                Pt::F(1.0),
-                hist(2.0, Unknown),
-                hist(5.0, Gauge),
-            ],
-            ..Default::default()
-        };
+        let mut s = FetchedSeries::default();
+        s.push_histogram(1, hist(3.0, Unknown), 0);
+        s.push_histogram(2, hist(4.0, Unknown), 0);
+        s.push_float(3, 1.0, 0);
+        s.push_histogram(4, hist(2.0, Unknown), 0);
+        s.push_histogram(5, hist(5.0, Gauge), 0);
         strip_to_stats(&mut s);
-        let hints: Vec<_> =
-            s.v.iter()
-                .filter_map(|v| match v {
-                    Pt::H(h) => Some((h.counter_reset_hint, h.positive_buckets.len())),
-                    Pt::F(_) => None,
-                })
-                .collect();
+        let hints: Vec<_> = s
+            .histograms
+            .iter()
+            .map(|p| (p.h.counter_reset_hint, p.h.positive_buckets.len()))
+            .collect();
         assert_eq!(
             hints,
             vec![

@@ -9,6 +9,8 @@ mod aggregate;
 pub mod annotations;
 mod binop;
 pub(crate) mod eval;
+mod fetched;
+pub(crate) mod hashing;
 mod histogram_stats;
 mod info;
 mod labels;
@@ -26,7 +28,7 @@ use crate::ast::Expr;
 use crate::types::ValueType;
 use crate::value::{sort_matrix, Sample, Value};
 pub use annotations::{Annotation, AnnotationKind, Annotations};
-use eval::{Evaluator, FetchedSeries, Pt, SelectorData};
+use eval::{Evaluator, FetchedSeries, SelectorData};
 
 /// Why a query failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -354,10 +356,7 @@ fn fetch(
         let mut out = Vec::new();
         while let Some(s) = set.next_series() {
             let s = s?;
-            let mut fs = FetchedSeries {
-                labels: s.labels().clone(),
-                ..Default::default()
-            };
+            let mut fs = FetchedSeries::new(s.labels().clone());
             let mut it = s.iter();
             let mut vt = it.seek(r.start);
             while vt != StorageValueType::None {
@@ -365,33 +364,24 @@ fn fetch(
                 if t > r.end {
                     break;
                 }
+                let st = it.at_st();
                 match vt {
                     StorageValueType::Float => {
                         let (t, v) = it.at();
-                        fs.t.push(t);
-                        fs.v.push(Pt::F(v));
+                        fs.push_float(t, v, st);
                     }
                     StorageValueType::Histogram | StorageValueType::FloatHistogram => {
                         let (t, h) = it.at_float_histogram();
-                        fs.t.push(t);
-                        fs.v.push(Pt::H(Arc::new(h.clone())));
+                        fs.push_histogram(t, Arc::new(h.clone()), st);
                     }
                     StorageValueType::None => break,
-                }
-                // Start timestamps are kept only once a sample has one (then for all).
-                let st = it.at_st();
-                if st != 0 && fs.st.is_empty() {
-                    fs.st.resize(fs.t.len() - 1, 0);
-                }
-                if !fs.st.is_empty() || st != 0 {
-                    fs.st.push(st);
                 }
                 vt = it.next();
             }
             if let Some(err) = it.err() {
                 return Err(EngineError::Storage(err.to_string()));
             }
-            if !fs.t.is_empty() {
+            if !fs.is_empty() {
                 if stats_only.contains(&req.key) {
                     histogram_stats::strip_to_stats(&mut fs);
                 }

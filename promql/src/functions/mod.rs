@@ -17,7 +17,7 @@ use tsdb_index::Labels;
 use crate::ast::{Expr, PosRange};
 use crate::engine::annotations::Annotations;
 use crate::engine::EngineError;
-use crate::value::{Series, Vector};
+use crate::value::{FPoint, HPoint, Series, Vector};
 
 pub use rate::{extend_floats, interpolate, interpolate_histograms};
 
@@ -38,22 +38,49 @@ pub struct RangeArg {
     pub pos: PosRange,
 }
 
-/// The start timestamps of a range window's samples (0 = unknown), aligned with the
-/// window's floats and histograms, for the functions that use them (rate, irate, increase,
-/// resets), or of an instant vector's samples, for `start_timestamp()`.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct StartTimestamps {
-    /// One per float sample.
-    pub floats: Vec<i64>,
-    /// One per histogram sample.
-    pub histograms: Vec<i64>,
+/// The samples of one series within a function's range window, borrowed from the series
+/// the engine holds (no step copies them), with their start timestamps when the engine uses
+/// them for this function.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    /// The series' labels.
+    pub metric: &'a Labels,
+    /// Float samples in time order.
+    pub floats: &'a [FPoint],
+    /// Histogram samples in time order.
+    pub histograms: &'a [HPoint],
+    /// Start timestamps aligned with `floats` (0 = unknown); empty when not in use.
+    pub float_starts: &'a [i64],
+    /// Start timestamps aligned with `histograms`; empty when not in use.
+    pub histogram_starts: &'a [i64],
 }
 
-impl StartTimestamps {
-    /// Empties both lists, keeping their capacity.
-    pub fn clear(&mut self) {
-        self.floats.clear();
-        self.histograms.clear();
+impl<'a> Window<'a> {
+    /// A window without samples.
+    pub fn empty(metric: &'a Labels) -> Self {
+        Window {
+            metric,
+            floats: &[],
+            histograms: &[],
+            float_starts: &[],
+            histogram_starts: &[],
+        }
+    }
+
+    /// A window over all of `s`'s samples, without start timestamps.
+    pub fn of(s: &'a Series) -> Self {
+        Window {
+            metric: &s.metric,
+            floats: &s.floats,
+            histograms: &s.histograms,
+            float_starts: &[],
+            histogram_starts: &[],
+        }
+    }
+
+    /// Weight of the samples against the max-samples limit.
+    pub fn total_samples(&self) -> usize {
+        self.floats.len() + self.histograms.iter().map(HPoint::size).sum::<usize>()
     }
 }
 
@@ -72,9 +99,6 @@ pub struct Helper {
     pub num_sigs: usize,
     /// The range argument, for functions over range vectors.
     pub range: Option<RangeArg>,
-    /// Start timestamps of the samples the function receives, when the engine uses them
-    /// and the samples come straight from storage.
-    pub start_timestamps: Option<StartTimestamps>,
 }
 
 impl Helper {
@@ -98,7 +122,7 @@ impl Helper {
 
 /// A function implementation.
 pub type FunctionCall =
-    fn(&[Vector], Option<&Series>, &[Expr], &mut Helper) -> Result<(), EngineError>;
+    fn(&[Vector], Option<&Window<'_>>, &[Expr], &mut Helper) -> Result<(), EngineError>;
 
 /// Functions that accept the `anchored` modifier.
 pub const ANCHORED_SAFE: &[&str] = &["changes", "delta", "increase", "rate", "resets"];

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use chunkenc::{CounterResetHint, FloatHistogram};
 use tsdb_index::Labels;
 
-use super::{hist, kahan, metric_name, scalar_arg, Helper, RangeArg, StartTimestamps};
+use super::{hist, kahan, metric_name, scalar_arg, Helper, RangeArg, Window};
 use crate::ast::{Expr, PosRange};
 use crate::engine::annotations::{new as anno, Annotations, HistogramOp};
 use crate::engine::EngineError;
-use crate::value::{FPoint, HPoint, Sample, Series, Vector};
+use crate::value::{FPoint, HPoint, Sample, Vector};
 
 type R = Result<(), EngineError>;
 
@@ -131,7 +131,7 @@ pub fn extend_floats(floats: &[FPoint], mint: i64, maxt: i64, smoothed: bool) ->
     out
 }
 
-fn extended_rate(s: &Series, enh: &mut Helper, is_counter: bool, is_rate: bool) -> R {
+fn extended_rate(s: &Window<'_>, enh: &mut Helper, is_counter: bool, is_rate: bool) -> R {
     let ra = range(enh);
     let f = &s.floats;
     let mut last = f.len() - 1;
@@ -182,7 +182,7 @@ fn extended_rate(s: &Series, enh: &mut Helper, is_counter: bool, is_rate: bool) 
 }
 
 fn extended_histogram_rate(
-    s: &Series,
+    s: &Window<'_>,
     args: &[Expr],
     enh: &mut Helper,
     is_counter: bool,
@@ -411,7 +411,7 @@ fn histogram_rate(
 }
 
 fn extrapolated_rate(
-    m: Option<&Series>,
+    m: Option<&Window<'_>>,
     args: &[Expr],
     enh: &mut Helper,
     is_counter: bool,
@@ -434,18 +434,7 @@ fn extrapolated_rate(
         }
         return Ok(());
     }
-    with_starts(enh, |starts, enh| {
-        extrapolated_rate_plain(s, args, enh, starts, is_counter, is_rate)
-    })
-}
-
-/// Runs `f` with the helper's start timestamps (empty when there are none), handing the
-/// buffers back afterwards so the engine can reuse them for the next step.
-fn with_starts<T>(enh: &mut Helper, f: impl FnOnce(&StartTimestamps, &mut Helper) -> T) -> T {
-    let starts = enh.start_timestamps.take().unwrap_or_default();
-    let r = f(&starts, enh);
-    enh.start_timestamps = Some(starts);
-    r
+    extrapolated_rate_plain(s, args, enh, is_counter, is_rate)
 }
 
 /// Whether the start timestamps say the counter was reset between the previous sample
@@ -478,10 +467,9 @@ fn start_time_overlaps(prev_st: i64, prev_t: i64, cur_st: i64) -> bool {
 /// has a start time inside the range starts from zero at that time instead of being
 /// extrapolated to the left.
 fn extrapolated_rate_plain(
-    s: &Series,
+    s: &Window<'_>,
     args: &[Expr],
     enh: &mut Helper,
-    sts: &StartTimestamps,
     is_counter: bool,
     is_rate: bool,
 ) -> R {
@@ -502,7 +490,7 @@ fn extrapolated_rate_plain(
         n_minus_one = s.histograms.len() - 1;
         first_t = s.histograms[0].t;
         last_t = s.histograms[n_minus_one].t;
-        starts = &sts.histograms;
+        starts = s.histogram_starts;
         if s.histograms.len() > 1 {
             let mut annos = Annotations::new();
             let r = histogram_rate(
@@ -525,7 +513,7 @@ fn extrapolated_rate_plain(
         last_t = s.floats[n_minus_one].t;
         result_f = s.floats[n_minus_one].f - s.floats[0].f;
         if is_counter {
-            starts = &sts.floats;
+            starts = s.float_starts;
             let mut overlap_seen = false;
             for (i, w) in s.floats.windows(2).enumerate() {
                 let (prev, cur) = (w[0], w[1]);
@@ -629,17 +617,17 @@ fn extrapolated_rate_plain(
 }
 
 /// `rate(m)`
-pub fn rate(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn rate(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     extrapolated_rate(m, args, enh, true, true)
 }
 
 /// `increase(m)`
-pub fn increase(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn increase(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     extrapolated_rate(m, args, enh, true, false)
 }
 
 /// `delta(m)`
-pub fn delta(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn delta(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     extrapolated_rate(m, args, enh, false, false)
 }
 
@@ -663,19 +651,7 @@ impl Pt2 {
     }
 }
 
-fn instant_value(m: Option<&Series>, args: &[Expr], enh: &mut Helper, is_rate: bool) -> R {
-    with_starts(enh, |starts, enh| {
-        instant_value_with_starts(m, args, enh, starts, is_rate)
-    })
-}
-
-fn instant_value_with_starts(
-    m: Option<&Series>,
-    args: &[Expr],
-    enh: &mut Helper,
-    starts: &StartTimestamps,
-    is_rate: bool,
-) -> R {
+fn instant_value(m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper, is_rate: bool) -> R {
     let s = m.expect("range function without range");
     if s.floats.len() + s.histograms.len() < 2 {
         return Ok(());
@@ -683,11 +659,15 @@ fn instant_value_with_starts(
     let mut ss: Vec<Pt2> = Vec::with_capacity(2);
     let from = s.floats.len().saturating_sub(2);
     for (i, p) in s.floats.iter().enumerate().skip(from) {
-        ss.push(Pt2::F(p.t, p.f, starts.floats.get(i).copied().unwrap_or(0)));
+        ss.push(Pt2::F(
+            p.t,
+            p.f,
+            s.float_starts.get(i).copied().unwrap_or(0),
+        ));
     }
     let from = s.histograms.len().saturating_sub(2);
     for (i, p) in s.histograms.iter().enumerate().skip(from) {
-        let st = starts.histograms.get(i).copied().unwrap_or(0);
+        let st = s.histogram_starts.get(i).copied().unwrap_or(0);
         let x = Pt2::H(p.t, p.h.clone(), st);
         match ss.len() {
             0 => ss.push(x),
@@ -772,12 +752,12 @@ fn instant_value_with_starts(
 }
 
 /// `irate(m)`
-pub fn irate(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn irate(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     instant_value(m, args, enh, true)
 }
 
 /// `idelta(m)`
-pub fn idelta(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn idelta(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     instant_value(m, args, enh, false)
 }
 
@@ -815,7 +795,7 @@ fn linear_regression(samples: &[FPoint], intercept_t: i64) -> (f64, f64) {
 }
 
 /// `deriv(m)`
-pub fn deriv(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn deriv(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     let s = m.expect("range function without range");
     if s.floats.len() < 2 {
         if s.floats.len() == 1 && !s.histograms.is_empty() {
@@ -838,7 +818,12 @@ pub fn deriv(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) 
 }
 
 /// `predict_linear(m, t)`
-pub fn predict_linear(vals: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn predict_linear(
+    vals: &[Vector],
+    m: Option<&Window<'_>>,
+    args: &[Expr],
+    enh: &mut Helper,
+) -> R {
     let s = m.expect("range function without range");
     if vals.is_empty() || vals[0].is_empty() {
         return Ok(());
@@ -866,7 +851,7 @@ pub fn predict_linear(vals: &[Vector], m: Option<&Series>, args: &[Expr], enh: &
 
 /// First float / histogram indices for anchored ranges (see Prometheus'
 /// `pickFirstSampleIndices`); `None` when nothing lies after the range start.
-fn pick_first(s: &Series, enh: &Helper) -> Option<(usize, usize)> {
+fn pick_first(s: &Window<'_>, enh: &Helper) -> Option<(usize, usize)> {
     let ra = range(enh);
     if !ra.anchored {
         return Some((0, 0));
@@ -896,20 +881,14 @@ struct Walked<'a> {
 }
 
 /// Merged walk over floats and histograms in time order, with each sample's start
-/// timestamp from `starts` (0 where there is none).
-fn walk_merged<'a>(
-    s: &'a Series,
-    starts: &StartTimestamps,
-    ff: usize,
-    fh: usize,
-    mut f: impl FnMut(Walked<'a>),
-) {
+/// timestamp (0 where there is none).
+fn walk_merged<'a>(s: &Window<'a>, ff: usize, fh: usize, mut f: impl FnMut(Walked<'a>)) {
     let (mut i, mut j) = (ff, fh);
     while i < s.floats.len() || j < s.histograms.len() {
         if j >= s.histograms.len() || (i < s.floats.len() && s.floats[i].t < s.histograms[j].t) {
             f(Walked {
                 t: s.floats[i].t,
-                st: starts.floats.get(i).copied().unwrap_or(0),
+                st: s.float_starts.get(i).copied().unwrap_or(0),
                 f: Some(s.floats[i].f),
                 h: None,
             });
@@ -917,7 +896,7 @@ fn walk_merged<'a>(
         } else {
             f(Walked {
                 t: s.histograms[j].t,
-                st: starts.histograms.get(j).copied().unwrap_or(0),
+                st: s.histogram_starts.get(j).copied().unwrap_or(0),
                 f: None,
                 h: Some(&s.histograms[j].h),
             });
@@ -928,7 +907,7 @@ fn walk_merged<'a>(
 
 /// `resets(m)`: decreases, histogram counter resets, switches between floats and
 /// histograms, and resets the start timestamps show.
-pub fn resets(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn resets(_: &[Vector], m: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     let s = m.expect("range function without range");
     if s.floats.is_empty() && s.histograms.is_empty() {
         return Ok(());
@@ -936,10 +915,10 @@ pub fn resets(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) ->
     let Some((ff, fh)) = pick_first(s, enh) else {
         return Ok(());
     };
-    let count = with_starts(enh, |starts, _| {
+    let count = {
         let mut count = 0;
         let mut prev: Option<Walked<'_>> = None;
-        walk_merged(s, starts, ff, fh, |cur| {
+        walk_merged(s, ff, fh, |cur| {
             if let Some(p) = &prev {
                 let st_reset = is_start_timestamp_reset(p.st, p.t, cur.st, cur.t);
                 match (p.f, p.h, cur.f, cur.h) {
@@ -959,13 +938,13 @@ pub fn resets(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) ->
             prev = Some(cur);
         });
         count
-    });
+    };
     push_f(enh, count as f64);
     Ok(())
 }
 
 /// `changes(m)`
-pub fn changes(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn changes(_: &[Vector], m: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     let s = m.expect("range function without range");
     if s.floats.is_empty() && s.histograms.is_empty() {
         return Ok(());
@@ -975,7 +954,7 @@ pub fn changes(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -
     };
     let mut count = 0;
     let mut prev: Option<Walked<'_>> = None;
-    walk_merged(s, &StartTimestamps::default(), ff, fh, |cur| {
+    walk_merged(s, ff, fh, |cur| {
         if let Some(p) = &prev {
             match (p.f, p.h, cur.f, cur.h) {
                 (Some(a), _, Some(b), _) => {
@@ -1000,7 +979,7 @@ pub fn changes(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -
 /// `double_exponential_smoothing(m, sf, tf)`
 pub fn double_exponential_smoothing(
     vals: &[Vector],
-    m: Option<&Series>,
+    m: Option<&Window<'_>>,
     args: &[Expr],
     enh: &mut Helper,
 ) -> R {
