@@ -53,7 +53,7 @@ fn hist_sum(s: &Window<'_>, args: &[Expr], enh: &mut Helper, mean: bool) -> R {
             Ok(o) => reconciled |= o.nhcb_bounds_reconciled,
             Err(_) => {
                 enh.annos
-                    .add(anno::mixed_exponential_custom(metric_name(&s.metric), pos));
+                    .add(anno::mixed_exponential_custom(metric_name(s.metric), pos));
                 return Ok(());
             }
         }
@@ -76,7 +76,7 @@ pub fn avg_over_time(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &
     let s = series(m);
     if !s.floats.is_empty() && !s.histograms.is_empty() {
         enh.annos.add(anno::mixed_floats_histograms(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
         return Ok(());
@@ -119,7 +119,7 @@ pub fn sum_over_time(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &
     let s = series(m);
     if !s.floats.is_empty() && !s.histograms.is_empty() {
         enh.annos.add(anno::mixed_floats_histograms(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
         return Ok(());
@@ -223,7 +223,7 @@ fn compare_over_time(
     }
     if !s.histograms.is_empty() {
         enh.annos.add(anno::histogram_ignored_in_mixed_range(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
     }
@@ -285,7 +285,7 @@ pub fn quantile_over_time(
     }
     if !s.histograms.is_empty() {
         enh.annos.add(anno::histogram_ignored_in_mixed_range(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
     }
@@ -301,7 +301,7 @@ fn variance_over_time(m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper, s
     }
     if !s.histograms.is_empty() {
         enh.annos.add(anno::histogram_ignored_in_mixed_range(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
     }
@@ -345,7 +345,7 @@ pub fn mad_over_time(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &
     }
     if !s.histograms.is_empty() {
         enh.annos.add(anno::histogram_ignored_in_mixed_range(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
     }

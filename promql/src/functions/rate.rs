@@ -190,7 +190,7 @@ fn extended_histogram_rate(
 ) -> R {
     let ra = range(enh);
     let pos = args[0].pos();
-    let name = metric_name(&s.metric).to_string();
+    let name = metric_name(s.metric).to_string();
     let h = &s.histograms;
     let mut last = h.len() - 1;
     let range_start = enh.ts - (ra.range_ms + ra.offset_ms);
@@ -423,7 +423,7 @@ fn extrapolated_rate(
     if ra.anchored || ra.smoothed {
         if !s.histograms.is_empty() && !s.floats.is_empty() {
             enh.annos
-                .add(anno::mixed_floats_histograms(metric_name(&s.metric), pos));
+                .add(anno::mixed_floats_histograms(metric_name(s.metric), pos));
             return Ok(());
         }
         if !s.histograms.is_empty() {
@@ -479,7 +479,7 @@ fn extrapolated_rate_plain(
     let range_end = enh.ts - ra.offset_ms;
     if !s.histograms.is_empty() && !s.floats.is_empty() {
         enh.annos
-            .add(anno::mixed_floats_histograms(metric_name(&s.metric), pos));
+            .add(anno::mixed_floats_histograms(metric_name(s.metric), pos));
         return Ok(());
     }
     let mut result_f = 0.0;
@@ -494,10 +494,10 @@ fn extrapolated_rate_plain(
         if s.histograms.len() > 1 {
             let mut annos = Annotations::new();
             let r = histogram_rate(
-                &s.histograms,
+                s.histograms,
                 starts,
                 is_counter,
-                metric_name(&s.metric),
+                metric_name(s.metric),
                 pos,
                 &mut annos,
             );
@@ -523,7 +523,7 @@ fn extrapolated_rate_plain(
                     && start_time_overlaps(starts[i], prev.t, starts[i + 1])
                 {
                     enh.annos
-                        .add(anno::start_time_overlap(metric_name(&s.metric), pos));
+                        .add(anno::start_time_overlap(metric_name(s.metric), pos));
                     overlap_seen = true;
                 }
                 if cur.f < prev.f
@@ -562,7 +562,7 @@ fn extrapolated_rate_plain(
                 Some(h) => match hist::add(h, first) {
                     Err(_) => {
                         enh.annos
-                            .add(anno::mixed_exponential_custom(metric_name(&s.metric), pos));
+                            .add(anno::mixed_exponential_custom(metric_name(s.metric), pos));
                         return Ok(());
                     }
                     Ok(o) => {
@@ -694,7 +694,7 @@ fn instant_value(m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper, is_rat
         return Ok(());
     }
     let pos = PosRange::new(args[0].pos().start, args.last().map_or(0, |a| a.pos().end));
-    let name = metric_name(&s.metric).to_string();
+    let name = metric_name(s.metric).to_string();
     let st_reset = is_start_timestamp_reset(ss[0].st(), ss[0].t(), ss[1].st(), ss[1].t());
     match (&ss[0], &ss[1]) {
         (Pt2::F(_, a, _), Pt2::F(_, b, _)) => {
@@ -800,16 +800,16 @@ pub fn deriv(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Help
     if s.floats.len() < 2 {
         if s.floats.len() == 1 && !s.histograms.is_empty() {
             enh.annos.add(anno::histogram_ignored_in_mixed_range(
-                metric_name(&s.metric),
+                metric_name(s.metric),
                 args[0].pos(),
             ));
         }
         return Ok(());
     }
-    let (slope, _) = linear_regression(&s.floats, s.floats[0].t);
+    let (slope, _) = linear_regression(s.floats, s.floats[0].t);
     if !s.histograms.is_empty() {
         enh.annos.add(anno::histogram_ignored_in_mixed_range(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
     }
@@ -832,16 +832,16 @@ pub fn predict_linear(
     if s.floats.len() < 2 {
         if s.floats.len() == 1 && !s.histograms.is_empty() {
             enh.annos.add(anno::histogram_ignored_in_mixed_range(
-                metric_name(&s.metric),
+                metric_name(s.metric),
                 args[0].pos(),
             ));
         }
         return Ok(());
     }
-    let (slope, intercept) = linear_regression(&s.floats, enh.ts);
+    let (slope, intercept) = linear_regression(s.floats, enh.ts);
     if !s.histograms.is_empty() {
         enh.annos.add(anno::histogram_ignored_in_mixed_range(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
     }
@@ -1003,7 +1003,7 @@ pub fn double_exponential_smoothing(
     if l < 2 {
         if l == 1 && !s.histograms.is_empty() {
             enh.annos.add(anno::histogram_ignored_in_mixed_range(
-                metric_name(&s.metric),
+                metric_name(s.metric),
                 args[0].pos(),
             ));
         }
@@ -1024,7 +1024,7 @@ pub fn double_exponential_smoothing(
     }
     if !s.histograms.is_empty() {
         enh.annos.add(anno::histogram_ignored_in_mixed_range(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
     }
