@@ -8,16 +8,21 @@
 //! ("counter reset" or "not a counter reset"). Aggregating such histograms can then report
 //! conflicting counter resets, which the full histograms would not. Answers must match
 //! Prometheus', so the engine does the same.
+//!
+//! One difference remains: Prometheus detects over the samples its iterator visits and
+//! starts over after a seek that skips samples (a gap longer than the lookback or the
+//! range between steps), while here detection runs over every sample read for the
+//! selector; only the first histogram after such a gap can get another hint.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use chunkenc::{CounterResetHint, FloatHistogram};
 
 use crate::ast::{BinaryOp, Expr, VectorSelector};
 use crate::functions::hist;
 
-use super::eval::{selector_key, FetchedSeries};
+use super::eval::selector_key;
+use crate::value::is_stale_nan;
 
 /// The keys ([`selector_key`]) of the selectors that read histogram statistics only: those
 /// with `histogram_count`, `histogram_sum` or `histogram_avg` above them, and neither a
@@ -61,18 +66,27 @@ pub(crate) fn stats_only_selectors(e: &Expr) -> HashSet<usize> {
     out
 }
 
-/// Replaces every histogram of `series` (in time order) by its statistics: schema, count,
-/// sum and a counter-reset hint. A stored hint other than "unknown" is kept; an unknown one
-/// becomes "counter reset" or "not a counter reset" by comparing with the previous
-/// histogram, and stays unknown for the first. (Staleness markers are kept apart and take
-/// no part.)
-pub(crate) fn strip_to_stats(series: &mut FetchedSeries) {
-    let mut last: Option<Arc<FloatHistogram>> = None;
-    for p in series.histograms.iter_mut() {
-        let h = &mut p.h;
+/// Turns the histograms of one series, read in time order, into their statistics: schema,
+/// count, sum and a counter-reset hint. A stored hint other than "unknown" is kept; an
+/// unknown one becomes "counter reset" or "not a counter reset" by comparing with the
+/// previous histogram read, and stays unknown for the first. Only the previous full
+/// histogram is kept (in a buffer reused from sample to sample), so a selector that needs
+/// statistics only never holds buckets.
+#[derive(Debug, Default)]
+pub(crate) struct StatsDecoder {
+    last: Option<FloatHistogram>,
+}
+
+impl StatsDecoder {
+    /// The statistics of `h`, the next histogram of the series. Staleness markers pass
+    /// through as they are and take no part in reset detection.
+    pub(crate) fn decode(&mut self, h: &FloatHistogram) -> FloatHistogram {
         let mut hint = h.counter_reset_hint;
+        if is_stale_nan(h.sum) {
+            return stats_of(h, hint);
+        }
         if hint == CounterResetHint::Unknown {
-            if let Some(prev) = &last {
+            if let Some(prev) = &self.last {
                 hint = if hist::detect_reset(h, prev) {
                     CounterResetHint::CounterReset
                 } else {
@@ -80,14 +94,21 @@ pub(crate) fn strip_to_stats(series: &mut FetchedSeries) {
                 };
             }
         }
-        let stats = FloatHistogram {
-            counter_reset_hint: hint,
-            schema: h.schema,
-            count: h.count,
-            sum: h.sum,
-            ..Default::default()
-        };
-        last = Some(std::mem::replace(h, Arc::new(stats)));
+        match &mut self.last {
+            Some(last) => last.clone_from(h),
+            None => self.last = Some(h.clone()),
+        }
+        stats_of(h, hint)
+    }
+}
+
+fn stats_of(h: &FloatHistogram, hint: CounterResetHint) -> FloatHistogram {
+    FloatHistogram {
+        counter_reset_hint: hint,
+        schema: h.schema,
+        count: h.count,
+        sum: h.sum,
+        ..Default::default()
     }
 }
 
@@ -112,8 +133,8 @@ mod tests {
         assert_eq!(keys("histogram_count(m </ 3)"), 0);
     }
 
-    fn hist(count: f64, hint: CounterResetHint) -> Arc<FloatHistogram> {
-        Arc::new(FloatHistogram {
+    fn hist(count: f64, hint: CounterResetHint) -> FloatHistogram {
+        FloatHistogram {
             count,
             sum: count,
             counter_reset_hint: hint,
@@ -123,24 +144,27 @@ mod tests {
             }],
             positive_buckets: vec![count],
             ..Default::default()
-        })
+        }
     }
 
     #[test]
     fn unknown_hints_are_detected_against_the_previous_histogram() {
         use CounterResetHint::*;
-        let mut s = FetchedSeries::default();
-        s.push_histogram(1, hist(3.0, Unknown), 0);
-        s.push_histogram(2, hist(4.0, Unknown), 0);
-        s.push_float(3, 1.0, 0);
-        s.push_histogram(4, hist(2.0, Unknown), 0);
-        s.push_histogram(5, hist(5.0, Gauge), 0);
-        strip_to_stats(&mut s);
-        let hints: Vec<_> = s
-            .histograms
-            .iter()
-            .map(|p| (p.h.counter_reset_hint, p.h.positive_buckets.len()))
-            .collect();
+        let mut dec = StatsDecoder::default();
+        let mut stale = hist(0.0, Unknown);
+        stale.sum = crate::value::stale_nan();
+        let hints: Vec<_> = [
+            hist(3.0, Unknown),
+            hist(4.0, Unknown),
+            stale,
+            hist(2.0, Unknown),
+            hist(5.0, Gauge),
+        ]
+        .iter()
+        .map(|h| dec.decode(h))
+        .filter(|h| !is_stale_nan(h.sum))
+        .map(|h| (h.counter_reset_hint, h.positive_buckets.len()))
+        .collect();
         assert_eq!(
             hints,
             vec![

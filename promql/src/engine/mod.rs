@@ -358,6 +358,10 @@ fn fetch(
             let s = s?;
             let mut fs = FetchedSeries::new(s.labels().clone());
             let mut it = s.iter();
+            // Selectors that only feed histogram_count/sum/avg keep statistics only.
+            let mut stats = stats_only
+                .contains(&req.key)
+                .then(histogram_stats::StatsDecoder::default);
             let mut vt = it.seek(r.start);
             while vt != StorageValueType::None {
                 let t = it.at_t();
@@ -372,7 +376,11 @@ fn fetch(
                     }
                     StorageValueType::Histogram | StorageValueType::FloatHistogram => {
                         let (t, h) = it.at_float_histogram();
-                        fs.push_histogram(t, Arc::new(h.clone()), st);
+                        let h = match stats.as_mut() {
+                            Some(dec) => dec.decode(h),
+                            None => h.clone(),
+                        };
+                        fs.push_histogram(t, Arc::new(h), st);
                     }
                     StorageValueType::None => break,
                 }
@@ -382,9 +390,6 @@ fn fetch(
                 return Err(EngineError::Storage(err.to_string()));
             }
             if !fs.is_empty() {
-                if stats_only.contains(&req.key) {
-                    histogram_stats::strip_to_stats(&mut fs);
-                }
                 out.push(fs);
             }
         }
