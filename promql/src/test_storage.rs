@@ -391,6 +391,10 @@ impl SampleIterator for TestIterator<'_> {
         self.current().map_or(0, |s| s.t)
     }
 
+    fn at_st(&self) -> i64 {
+        self.current().map_or(0, |s| s.st)
+    }
+
     fn err(&self) -> Option<&StorageError> {
         None
     }

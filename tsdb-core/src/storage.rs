@@ -126,6 +126,11 @@ pub trait SampleIterator {
     fn at_float_histogram(&mut self) -> (i64, &FloatHistogram);
     /// Timestamp of the current sample.
     fn at_t(&self) -> i64;
+    /// Start timestamp of the current sample (the time its counter started counting, as
+    /// OpenTelemetry reports it), 0 when unknown. Storage that keeps none returns 0.
+    fn at_st(&self) -> i64 {
+        0
+    }
     /// The error that ended iteration, if any.
     fn err(&self) -> Option<&StorageError>;
 }

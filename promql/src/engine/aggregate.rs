@@ -1,8 +1,8 @@
 //! Aggregation operators: sum, avg, count, min, max, group, stddev, stdvar, quantile,
 //! topk, bottomk, limitk, limit_ratio and count_values, over floats and native histograms.
 
+use crate::engine::hashing::FastMap;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chunkenc::{CounterResetHint, FloatHistogram};
@@ -48,7 +48,7 @@ pub(crate) fn count_values(
     enh: &mut Helper,
 ) {
     let mut order: Vec<Labels> = Vec::new();
-    let mut counts: HashMap<Labels, usize> = HashMap::new();
+    let mut counts: FastMap<Labels, usize> = FastMap::default();
     for s in v {
         let val = match &s.h {
             None => format_float_f(s.f),
@@ -161,7 +161,7 @@ pub(crate) fn range_eval_agg(
         a.op,
         AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk | AggregateOp::LimitRatio
     );
-    let mut group_index: HashMap<Labels, usize> = HashMap::new();
+    let mut group_index: FastMap<Labels, usize> = FastMap::default();
     let mut series_to_group = Vec::with_capacity(input.len());
     let mut result: Matrix = Vec::new();
     let mut group_count = 0;
@@ -240,7 +240,7 @@ pub(crate) fn range_eval_agg(
         }
         _ => {}
     }
-    let mut k_out: HashMap<Labels, usize> = HashMap::new();
+    let mut k_out: FastMap<Labels, usize> = FastMap::default();
     let mut k_result: Matrix = Vec::new();
     let mut cursors = vec![(0usize, 0usize); input.len()];
     let temp = ev.current_samples;

@@ -24,6 +24,9 @@ pub struct Annotation {
     pub message: String,
     /// The node that caused it.
     pub pos: PosRange,
+    /// For annotations Prometheus counts instead of deduplicating (start-time overlaps):
+    /// how many times it occurred. `None` for all others.
+    pub occurrences: Option<u32>,
 }
 
 impl Annotation {
@@ -34,6 +37,7 @@ impl Annotation {
             kind: AnnotationKind::Warning,
             message,
             pos: PosRange::default(),
+            occurrences: None,
         }
     }
 
@@ -41,7 +45,14 @@ impl Annotation {
     /// storage warnings are shown as they are.
     pub fn render(&self, query: &str) -> String {
         if self.message.starts_with("PromQL ") {
-            format!("{} ({})", self.message, self.pos.start_line_col(query))
+            match self.occurrences {
+                Some(n) if n > 1 => format!(
+                    "{} ({n} occurrences) ({})",
+                    self.message,
+                    self.pos.start_line_col(query)
+                ),
+                _ => format!("{} ({})", self.message, self.pos.start_line_col(query)),
+            }
         } else {
             self.message.clone()
         }
@@ -60,10 +71,14 @@ impl Annotations {
         Self::default()
     }
 
-    /// Adds one; an existing annotation with the same text is replaced.
+    /// Adds one; an existing annotation with the same text is replaced, or, for a counted
+    /// one, keeps its position and adds up the occurrences.
     pub fn add(&mut self, a: Annotation) {
         if let Some(e) = self.items.iter_mut().find(|e| e.message == a.message) {
-            *e = a;
+            match (e.occurrences, a.occurrences) {
+                (Some(n), Some(m)) => e.occurrences = Some(n.saturating_add(m)),
+                _ => *e = a,
+            }
         } else {
             self.items.push(a);
         }
@@ -110,6 +125,7 @@ fn warn(msg: String, pos: PosRange) -> Annotation {
         kind: AnnotationKind::Warning,
         message: format!("PromQL warning: {msg}"),
         pos,
+        occurrences: None,
     }
 }
 
@@ -118,12 +134,29 @@ fn info(msg: String, pos: PosRange) -> Annotation {
         kind: AnnotationKind::Info,
         message: format!("PromQL info: {msg}"),
         pos,
+        occurrences: None,
     }
 }
 
 /// Go's `%q` quoting of a string.
 pub fn quote(s: &str) -> String {
     tsdb_index::labels::go_quote(s)
+}
+
+/// Go's `%q` quoting of bytes that need not be UTF-8: valid runs are quoted like
+/// [`quote`], every byte of an invalid sequence is written as `\xNN`.
+pub fn quote_bytes(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len() + 2);
+    out.push('"');
+    for chunk in b.utf8_chunks() {
+        let valid = quote(chunk.valid());
+        out.push_str(&valid[1..valid.len() - 1]);
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn with_metric(msg: String, metric: &str) -> String {
@@ -216,6 +249,20 @@ pub mod new {
             ),
             pos,
         )
+    }
+    /// A sample's start time lies before the previous sample of its series, and is not
+    /// the previous sample's start time either (counted per metric name).
+    pub fn start_time_overlap(metric: &str, pos: PosRange) -> Annotation {
+        Annotation {
+            occurrences: Some(1),
+            ..warn(
+                format!(
+                    "sample has start time that overlaps with previous sample timestamp for metric {}",
+                    quote(metric)
+                ),
+                pos,
+            )
+        }
     }
     /// Counter function on a gauge histogram.
     pub fn not_counter(metric: &str, pos: PosRange) -> Annotation {
@@ -330,5 +377,32 @@ pub mod new {
             ),
             pos,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_bytes_escapes_invalid_utf8() {
+        assert_eq!(quote_bytes(b"a\xc5z"), r#""a\xc5z""#);
+        assert_eq!(quote_bytes("é\n".as_bytes()), r#""é\n""#);
+    }
+
+    #[test]
+    fn counted_annotations_add_up() {
+        let mut a = Annotations::new();
+        a.add(new::start_time_overlap("m", PosRange::new(5, 6)));
+        a.add(new::start_time_overlap("m", PosRange::new(0, 1)));
+        a.add(new::start_time_overlap("other", PosRange::new(0, 1)));
+        let w = a.warnings("rate(m[1m])");
+        assert_eq!(w.len(), 2);
+        assert!(
+            w[0].ends_with("for metric \"m\" (2 occurrences) (1:6)"),
+            "{}",
+            w[0]
+        );
+        assert!(w[1].ends_with("for metric \"other\" (1:1)"), "{}", w[1]);
     }
 }

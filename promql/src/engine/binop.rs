@@ -1,7 +1,7 @@
 //! Binary operators: scalar/scalar, vector/scalar and vector/vector with one-to-one,
 //! many-to-one and set matching, fill modifiers, `bool`, and native-histogram arithmetic.
 
-use std::collections::{HashMap, HashSet};
+use crate::engine::hashing::{map_with_capacity, FastMap, FastSet};
 use std::sync::Arc;
 
 use chunkenc::{CounterResetHint, FloatHistogram};
@@ -48,7 +48,7 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> EvalResult<
             let mref = &m;
             // Output label sets by (left, right) input label sets, kept across steps: a
             // series pair yields the same labels at every step.
-            let mut result_cache: ResultCache = HashMap::new();
+            let mut result_cache: ResultCache = FastMap::default();
             ev.range_eval(Some(mref), &[&b.lhs, &b.rhs], |v, sigs, h| match op {
                 BinaryOp::And => {
                     vector_and(&v[0], &v[1], &sigs[0], &sigs[1], h);
@@ -279,7 +279,7 @@ fn vector_and(lhs: &Vector, rhs: &Vector, ls: &[usize], rs: &[usize], h: &mut He
     if lhs.is_empty() || rhs.is_empty() {
         return;
     }
-    let present: HashSet<usize> = rs.iter().copied().collect();
+    let present: FastSet<usize> = rs.iter().copied().collect();
     for (i, s) in lhs.iter().enumerate() {
         if present.contains(&ls[i]) {
             h.out.push(s.clone());
@@ -296,7 +296,7 @@ fn vector_or(lhs: &Vector, rhs: &Vector, ls: &[usize], rs: &[usize], h: &mut Hel
         h.out.extend(lhs.iter().cloned());
         return;
     }
-    let present: HashSet<usize> = ls.iter().copied().collect();
+    let present: FastSet<usize> = ls.iter().copied().collect();
     h.out.extend(lhs.iter().cloned());
     for (j, s) in rhs.iter().enumerate() {
         if !present.contains(&rs[j]) {
@@ -310,7 +310,7 @@ fn vector_unless(lhs: &Vector, rhs: &Vector, ls: &[usize], rs: &[usize], h: &mut
         h.out.extend(lhs.iter().cloned());
         return;
     }
-    let present: HashSet<usize> = rs.iter().copied().collect();
+    let present: FastSet<usize> = rs.iter().copied().collect();
     for (i, s) in lhs.iter().enumerate() {
         if !present.contains(&ls[i]) {
             h.out.push(s.clone());
@@ -319,7 +319,7 @@ fn vector_unless(lhs: &Vector, rhs: &Vector, ls: &[usize], rs: &[usize], h: &mut
 }
 
 /// Output label sets of a binary operation by (left, right) input label sets.
-type ResultCache = HashMap<(Labels, Labels), Labels>;
+type ResultCache = FastMap<(Labels, Labels), Labels>;
 
 fn match_labels(l: &Labels, on: bool, names: &[String]) -> Labels {
     let keep: Vec<(&str, &str)> = l
@@ -366,7 +366,7 @@ fn vector_binop(
     // Like Prometheus, the fill values do not follow the swap: `fill_right` fills whatever
     // side ends up on the right after it.
     let (fill_rhs, fill_lhs) = (fill.rhs, fill.lhs);
-    let mut right: HashMap<usize, &Sample> = HashMap::with_capacity(rhs.len());
+    let mut right: FastMap<usize, &Sample> = map_with_capacity(rhs.len());
     for (i, rs) in rhs.iter().enumerate() {
         if let Some(dup) = right.get(&rsig[i]) {
             let side = if one_to_many { "left" } else { "right" };
@@ -381,16 +381,16 @@ fn vector_binop(
         }
         right.insert(rsig[i], rs);
     }
-    let mut matched_one: HashSet<usize> = HashSet::new();
-    let mut matched_many: HashMap<usize, HashSet<Labels>> = HashMap::new();
+    let mut matched_one: FastSet<usize> = FastSet::default();
+    let mut matched_many: FastMap<usize, FastSet<Labels>> = FastMap::default();
     let mut last_anno: Option<Annotation> = None;
 
     let mut do_op = |ls: &Sample,
                      rs: &Sample,
                      sig: usize,
                      out: &mut Vector,
-                     matched_one: &mut HashSet<usize>,
-                     matched_many: &mut HashMap<usize, HashSet<Labels>>|
+                     matched_one: &mut FastSet<usize>,
+                     matched_many: &mut FastMap<usize, FastSet<Labels>>|
      -> EvalResult<()> {
         let (mut fl, mut fr) = (ls.f, rs.f);
         let (mut hl, mut hr) = (ls.h.as_ref(), rs.h.as_ref());

@@ -12,112 +12,15 @@ use tsdb_index::{Labels, LabelsBuilder};
 
 use crate::ast::{AggregateOp, Call, Expr, SubqueryExpr, UnaryOp, VectorMatching, VectorSelector};
 use crate::engine::annotations::{self as anno, Annotations};
+use crate::engine::hashing::{map_with_capacity, set_with_capacity, FastMap, FastSet};
 use crate::engine::EngineError;
-use crate::functions::{self, hist, Helper, RangeArg};
-use crate::value::{is_stale_nan, FPoint, HPoint, Matrix, Sample, Series, Vector};
+use crate::functions::{self, hist, Helper, RangeArg, Window};
+
+pub(crate) use super::fetched::{FetchedSeries, PointRef};
+use crate::value::{FPoint, HPoint, Matrix, Sample, Series, Vector};
 
 /// Result alias inside the evaluator.
 pub(crate) type EvalResult<T> = Result<T, EngineError>;
-
-/// A stored value.
-#[derive(Debug, Clone)]
-pub(crate) enum Pt {
-    F(f64),
-    H(Arc<FloatHistogram>),
-}
-
-/// One series read from storage (or produced by a subquery), in time order.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct FetchedSeries {
-    pub labels: Labels,
-    pub t: Vec<i64>,
-    pub v: Vec<Pt>,
-    pub drop_name: bool,
-}
-
-impl FetchedSeries {
-    /// The latest non-stale sample at or before `ref_t` within the lookback window.
-    pub(crate) fn at(&self, ref_t: i64, lookback: i64) -> Option<(i64, &Pt)> {
-        let i = self.t.partition_point(|&t| t <= ref_t);
-        if i == 0 {
-            return None;
-        }
-        let t = self.t[i - 1];
-        if t <= ref_t - lookback {
-            return None;
-        }
-        let v = &self.v[i - 1];
-        match v {
-            Pt::F(f) if is_stale_nan(*f) => None,
-            Pt::H(h) if is_stale_nan(h.sum) => None,
-            _ => Some((t, v)),
-        }
-    }
-
-    /// Non-stale samples in `(mint, maxt]`, appended to the buffers.
-    fn window(&self, mint: i64, maxt: i64, floats: &mut Vec<FPoint>, hists: &mut Vec<HPoint>) {
-        floats.clear();
-        hists.clear();
-        if mint >= maxt {
-            return;
-        }
-        let lo = self.t.partition_point(|&t| t <= mint);
-        let hi = self.t.partition_point(|&t| t <= maxt);
-        for i in lo..hi {
-            match &self.v[i] {
-                Pt::F(f) => {
-                    if !is_stale_nan(*f) {
-                        floats.push(FPoint {
-                            t: self.t[i],
-                            f: *f,
-                        });
-                    }
-                }
-                Pt::H(h) => {
-                    if !is_stale_nan(h.sum) {
-                        hists.push(HPoint {
-                            t: self.t[i],
-                            h: h.clone(),
-                        });
-                    }
-                }
-            }
-        }
-    }
-
-    fn from_series(s: Series) -> Self {
-        let mut t = Vec::with_capacity(s.floats.len() + s.histograms.len());
-        let mut v = Vec::with_capacity(t.capacity());
-        let (mut i, mut j) = (0, 0);
-        while i < s.floats.len() || j < s.histograms.len() {
-            if j >= s.histograms.len() || (i < s.floats.len() && s.floats[i].t <= s.histograms[j].t)
-            {
-                t.push(s.floats[i].t);
-                v.push(Pt::F(s.floats[i].f));
-                i += 1;
-            } else {
-                let mut h = s.histograms[j].h.clone();
-                // Subquery results must not carry explicit reset hints (see Prometheus).
-                if matches!(
-                    h.counter_reset_hint,
-                    chunkenc::CounterResetHint::CounterReset
-                        | chunkenc::CounterResetHint::NotCounterReset
-                ) {
-                    Arc::make_mut(&mut h).counter_reset_hint = chunkenc::CounterResetHint::Unknown;
-                }
-                t.push(s.histograms[j].t);
-                v.push(Pt::H(h));
-                j += 1;
-            }
-        }
-        FetchedSeries {
-            labels: s.metric,
-            t,
-            v,
-            drop_name: s.drop_name,
-        }
-    }
-}
 
 /// Series read from storage, keyed by the address in the prepared expression of the node
 /// that needs them: a selector ([`selector_key`]) or an `info()` call, for its info series
@@ -144,6 +47,9 @@ pub(crate) struct Evaluator<'a> {
     pub total_samples: i64,
     pub data: &'a SelectorData,
     pub delayed_name_removal: bool,
+    /// Use samples' start timestamps in rate(), irate(), increase(), resets() and
+    /// start_timestamp() (Prometheus' `UseStartTimestamps`).
+    pub use_start_timestamps: bool,
     pub no_step_subquery_interval: i64,
     pub annos: Annotations,
     pub deadline: Option<Instant>,
@@ -174,6 +80,7 @@ impl<'a> Evaluator<'a> {
             total_samples: 0,
             data: self.data,
             delayed_name_removal: self.delayed_name_removal,
+            use_start_timestamps: self.use_start_timestamps,
             no_step_subquery_interval: self.no_step_subquery_interval,
             annos: Annotations::new(),
             deadline: self.deadline,
@@ -349,14 +256,14 @@ impl<'a> Evaluator<'a> {
             };
             let mut ts = self.start;
             while ts <= self.end {
-                if let Some((_, v)) = s.at(ts - vs.offset_ms, self.lookback) {
+                if let Some((_, v, _)) = s.at(ts - vs.offset_ms, self.lookback) {
                     match v {
-                        Pt::F(f) => {
+                        PointRef::F(f) => {
                             self.add_samples(1)?;
                             self.total_samples += 1;
-                            out.floats.push(FPoint { t: ts, f: *f });
+                            out.floats.push(FPoint { t: ts, f });
                         }
-                        Pt::H(h) => {
+                        PointRef::H(h) => {
                             let p = HPoint {
                                 t: ts,
                                 h: h.clone(),
@@ -380,7 +287,6 @@ impl<'a> Evaluator<'a> {
     fn smooth_series(&mut self, vs: &VectorSelector) -> EvalResult<Matrix> {
         let series = self.series_for(vs);
         let mut mat = Vec::new();
-        let (mut floats, mut hists) = (Vec::new(), Vec::new());
         for s in series {
             let mut ss = Series {
                 metric: s.labels.clone(),
@@ -390,12 +296,8 @@ impl<'a> Evaluator<'a> {
             let mut ts = self.start;
             while ts <= self.end {
                 let data_ts = ts - vs.offset_ms;
-                s.window(
-                    data_ts - self.lookback,
-                    data_ts + self.lookback,
-                    &mut floats,
-                    &mut hists,
-                );
+                let w = s.window(data_ts - self.lookback, data_ts + self.lookback, false);
+                let (floats, hists) = (w.floats, w.histograms);
                 ts += self.interval;
                 if floats.is_empty() && hists.is_empty() {
                     continue;
@@ -494,7 +396,9 @@ impl<'a> Evaluator<'a> {
                 metric: s.labels.clone(),
                 ..Default::default()
             };
-            s.window(mint, maxt, &mut ss.floats, &mut ss.histograms);
+            let w = s.window(mint, maxt, false);
+            ss.floats = w.floats.to_vec();
+            ss.histograms = w.histograms.to_vec();
             if vs.anchored || vs.smoothed {
                 if !ss.histograms.is_empty() {
                     return Err(EngineError::Eval(format!(
@@ -539,7 +443,7 @@ impl<'a> Evaluator<'a> {
         // Match signatures: an ordinal per distinct signature over all inputs.
         let mut sig_ords: Vec<Vec<usize>> = vec![Vec::new(); exprs.len()];
         if let Some(m) = matching {
-            let mut map: HashMap<Vec<u8>, usize> = HashMap::new();
+            let mut map: FastMap<Vec<u8>, usize> = FastMap::default();
             for (i, mat) in matrixes.iter().enumerate() {
                 for s in mat {
                     let sig = signature(&s.metric, m.on, &m.matching_labels);
@@ -554,7 +458,7 @@ impl<'a> Evaluator<'a> {
             matrixes.iter().map(|m| vec![(0, 0); m.len()]).collect();
         let mut vectors: Vec<Vector> = vec![Vec::new(); exprs.len()];
         let mut step_sigs: Vec<Vec<usize>> = vec![Vec::new(); exprs.len()];
-        let mut out_index: HashMap<Labels, usize> = HashMap::new();
+        let mut out_index: FastMap<Labels, usize> = FastMap::default();
         let mut out: Matrix = Vec::new();
         let mut last_ts: Vec<i64> = Vec::new();
         let mut temp = self.current_samples;
@@ -694,6 +598,7 @@ impl<'a> Evaluator<'a> {
                 total_samples: 0,
                 data: &data,
                 delayed_name_removal: self.delayed_name_removal,
+                use_start_timestamps: self.use_start_timestamps,
                 no_step_subquery_interval: self.no_step_subquery_interval,
                 annos: Annotations::new(),
                 deadline: self.deadline,
@@ -719,7 +624,7 @@ impl<'a> Evaluator<'a> {
 
     fn eval_call(&mut self, c: &Call) -> EvalResult<Matrix> {
         let name = c.func.name;
-        if name == "timestamp" {
+        if name == "timestamp" || name == "start_timestamp" {
             if let Some(Expr::VectorSelector(vs)) = c.args.first() {
                 return self.timestamp_over_selector(vs, c);
             }
@@ -838,14 +743,18 @@ impl<'a> Evaluator<'a> {
         enh.range = Some(range_arg);
         let drop_name = name != "last_over_time" && name != "first_over_time";
         let mut vals: Vec<Vector> = vec![Vec::new(); c.args.len() - 1];
-        let mut window = Series::default();
+        // Start timestamps reach only these functions (Prometheus' choice).
+        let wants_starts =
+            self.use_start_timestamps && matches!(name, "rate" | "irate" | "increase" | "resets");
+        // The current window's weight against the max-samples limit.
+        let mut window_samples = 0i64;
         let offset = range_arg.offset_ms;
         let sel_range = range_arg.range_ms;
         for s in series {
             self.check_done()?;
-            self.current_samples -= window.total_samples() as i64;
-            window.floats.clear();
-            window.histograms.clear();
+            self.current_samples -= window_samples;
+            window_samples = 0;
+            let mut window = Window::empty(&s.labels);
             let series_drop = drop_name || s.drop_name;
             let mut ss = Series {
                 metric: if !self.delayed_name_removal && series_drop {
@@ -856,7 +765,6 @@ impl<'a> Evaluator<'a> {
                 drop_name: series_drop,
                 ..Default::default()
             };
-            window.metric = s.labels.clone();
             let mut ts = self.start;
             let mut step = 0usize;
             while ts <= self.end {
@@ -883,12 +791,12 @@ impl<'a> Evaluator<'a> {
                         mint -= self.lookback;
                         maxt += self.lookback;
                     }
-                    self.current_samples -= window.total_samples() as i64;
-                    s.window(mint, maxt, &mut window.floats, &mut window.histograms);
-                    let n = window.total_samples() as i64;
-                    self.add_samples(n)?;
+                    self.current_samples -= window_samples;
+                    window = s.window(mint, maxt, wants_starts);
+                    window_samples = window.total_samples() as i64;
+                    self.add_samples(window_samples)?;
                 }
-                let n = window.total_samples() as i64;
+                let n = window_samples;
                 if n > 0 {
                     self.total_samples += n;
                     enh.ts = ts;
@@ -933,7 +841,7 @@ impl<'a> Evaluator<'a> {
             }
             self.update_peak();
         }
-        self.current_samples -= window.total_samples() as i64;
+        self.current_samples -= window_samples;
         if name == "absent_over_time" {
             let steps = num_steps;
             if mat
@@ -967,7 +875,7 @@ impl<'a> Evaluator<'a> {
         }
         if !self.delayed_name_removal {
             let v: Vec<&Labels> = mat.iter().map(|s| &s.metric).collect();
-            let set: std::collections::HashSet<&Labels> = v.iter().copied().collect();
+            let set: FastSet<&Labels> = v.iter().copied().collect();
             if set.len() != v.len() {
                 return Err(EngineError::Eval(
                     "vector cannot contain metrics with the same labelset".into(),
@@ -977,12 +885,19 @@ impl<'a> Evaluator<'a> {
         Ok(mat)
     }
 
+    /// `timestamp()` or `start_timestamp()` of a vector selector: the time (or start time)
+    /// of each series' sample, read straight from the selected samples.
     fn timestamp_over_selector(&mut self, vs: &VectorSelector, c: &Call) -> EvalResult<Matrix> {
         let series = self.series_for(vs);
         let lookback = self.lookback;
         let delayed = self.delayed_name_removal;
         let offset = vs.offset_ms;
         let at = vs.timestamp;
+        // Without start timestamps in use, start_timestamp() finds none.
+        let start_times = c.func.name == "start_timestamp";
+        if start_times && !self.use_start_timestamps {
+            return Ok(Vec::new());
+        }
         let mut extra = 0i64;
         let m = self.range_eval(None, &[], |_, _, enh| {
             let off = match at {
@@ -990,8 +905,9 @@ impl<'a> Evaluator<'a> {
                 None => offset,
             };
             for s in series {
-                if let Some((t, _)) = s.at(enh.ts - off, lookback) {
+                if let Some((t, _, st)) = s.at(enh.ts - off, lookback) {
                     extra += 1;
+                    let t = if start_times { st } else { t };
                     enh.out.push(Sample {
                         metric: if delayed {
                             s.labels.clone()
@@ -1007,7 +923,6 @@ impl<'a> Evaluator<'a> {
             }
             Ok(())
         })?;
-        let _ = c;
         self.total_samples += extra;
         Ok(m)
     }
@@ -1017,14 +932,23 @@ impl<'a> Evaluator<'a> {
         grouping.sort();
         if a.op == AggregateOp::CountValues {
             let label = match a.param.as_deref() {
-                Some(Expr::StringLiteral(s)) => s.val.clone(),
+                Some(Expr::StringLiteral(s)) => s,
                 _ => {
                     return Err(EngineError::Eval(
                         "count_values requires a string parameter".into(),
                     ))
                 }
             };
-            if std::str::from_utf8(label.as_bytes()).is_err() || label.is_empty() {
+            // A label name must be non-empty UTF-8; `bytes` is only set for a literal whose
+            // escapes made it invalid UTF-8.
+            if let Some(raw) = &label.bytes {
+                return Err(EngineError::Eval(format!(
+                    "invalid label name {}",
+                    anno::quote_bytes(raw)
+                )));
+            }
+            let label = label.val.clone();
+            if label.is_empty() {
                 return Err(EngineError::Eval(format!(
                     "invalid label name {}",
                     anno::quote(&label)
@@ -1093,7 +1017,7 @@ fn sample_to_series(s: Sample, ts: i64) -> Series {
 
 /// Whether two samples share a label set.
 pub(crate) fn contains_same_labelset(v: &Vector) -> bool {
-    let mut set = std::collections::HashSet::with_capacity(v.len());
+    let mut set = set_with_capacity(v.len());
     v.iter().any(|s| !set.insert(&s.metric))
 }
 
@@ -1124,7 +1048,7 @@ pub(crate) fn merge_same_labelset(mat: Matrix) -> EvalResult<Matrix> {
     if mat.len() <= 1 {
         return Ok(mat);
     }
-    let mut idx: HashMap<Labels, usize> = HashMap::with_capacity(mat.len());
+    let mut idx: FastMap<Labels, usize> = map_with_capacity(mat.len());
     let mut out: Matrix = Vec::with_capacity(mat.len());
     let mut merged_any = false;
     for s in mat {

@@ -12,12 +12,14 @@
 //! once `v` is known does evaluation narrow them down to those whose identifying labels occur
 //! in `v`, which is the set Prometheus would have selected.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
+
+use crate::engine::hashing::FastMap;
 
 use tsdb_index::{LabelsBuilder, MatchType, Matcher};
 
 use crate::ast::{Call, Expr, VectorSelector};
-use crate::engine::eval::{self, EvalResult, Evaluator, Pt};
+use crate::engine::eval::{self, EvalResult, Evaluator, PointRef};
 use crate::engine::EngineError;
 use crate::value::{Matrix, Sample};
 
@@ -173,7 +175,7 @@ pub(crate) fn eval_info(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Matrix> 
     let mut base_cursors = vec![(0usize, 0usize); base.len()];
     let mut info_cursors = vec![0usize; info.len()];
     // Per step: for each signature, the info series with the newest sample.
-    let mut current: HashMap<Signature<'_>, (usize, i64)> = HashMap::new();
+    let mut current: FastMap<Signature<'_>, (usize, i64)> = FastMap::default();
     let out = ev.range_eval(None, &[], |_, _, enh| {
         let ts = enh.ts;
         current.clear();
@@ -319,12 +321,12 @@ fn eval_info_series<'s>(
         while ts <= ev.end {
             let ref_t = at.unwrap_or(ts) - offset;
             match s.at(ref_t, ev.lookback) {
-                Some((t, Pt::F(_))) => {
+                Some((t, PointRef::F(_), _)) => {
                     ev.add_samples(1)?;
                     ev.total_samples += 1;
                     points.push((ts, t));
                 }
-                Some((_, Pt::H(_))) => {
+                Some((_, PointRef::H(_), _)) => {
                     return Err(EngineError::Eval(format!(
                         "this should be an info metric, with float samples: {}",
                         s.labels

@@ -2,21 +2,18 @@
 
 use regex::Regex;
 
-use crate::ast::{Call, Expr};
+use crate::ast::{Call, Expr, StringLiteral};
 use crate::engine::eval::{merge_same_labelset, set_label, EvalResult, Evaluator};
 use crate::engine::EngineError;
 use crate::value::Matrix;
 
-fn string_arg(c: &Call, i: usize) -> EvalResult<&str> {
-    match c.args.get(i) {
-        Some(Expr::StringLiteral(s)) => Ok(&s.val),
-        Some(Expr::Paren(p)) => match &*p.expr {
-            Expr::StringLiteral(s) => Ok(&s.val),
-            _ => Err(EngineError::Eval(format!(
-                "argument {i} of {} must be a string",
-                c.func.name
-            ))),
-        },
+fn string_arg(c: &Call, i: usize) -> EvalResult<&StringLiteral> {
+    let mut e = c.args.get(i);
+    while let Some(Expr::Paren(p)) = e {
+        e = Some(&*p.expr);
+    }
+    match e {
+        Some(Expr::StringLiteral(s)) => Ok(s),
         _ => Err(EngineError::Eval(format!(
             "argument {i} of {} must be a string",
             c.func.name
@@ -24,9 +21,10 @@ fn string_arg(c: &Call, i: usize) -> EvalResult<&str> {
     }
 }
 
-/// Whether `name` is a valid (UTF-8) label name: non-empty.
-fn valid_label_name(name: &str) -> bool {
-    !name.is_empty()
+/// Whether a string literal is a valid (UTF-8) label name: non-empty, and no escape made
+/// it invalid UTF-8.
+fn valid_label_name(name: &StringLiteral) -> bool {
+    !name.val.is_empty() && name.bytes.is_none()
 }
 
 /// Expands `$1`, `${1}`, `$name`, `${name}` and `$$` like Go's `Regexp.ExpandString`.
@@ -89,16 +87,17 @@ fn expand(re: &Regex, caps: &regex::Captures<'_>, template: &str) -> String {
 
 /// `label_replace(v, dst, replacement, src, regex)`.
 pub(crate) fn eval_label_replace(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Matrix> {
-    let dst = string_arg(c, 1)?.to_string();
-    let repl = string_arg(c, 2)?.to_string();
-    let src = string_arg(c, 3)?.to_string();
-    let pattern = string_arg(c, 4)?.to_string();
+    let dst_lit = string_arg(c, 1)?;
+    let dst = dst_lit.val.clone();
+    let repl = string_arg(c, 2)?.val.clone();
+    let src = string_arg(c, 3)?.val.clone();
+    let pattern = string_arg(c, 4)?.val.clone();
     let re = Regex::new(&format!("^(?s:{pattern})$")).map_err(|_| {
         EngineError::Eval(format!(
             "invalid regular expression in label_replace(): {pattern}"
         ))
     })?;
-    if !valid_label_name(&dst) {
+    if !valid_label_name(dst_lit) {
         return Err(EngineError::Eval(format!(
             "invalid destination label name in label_replace(): {dst}"
         )));
@@ -119,19 +118,21 @@ pub(crate) fn eval_label_replace(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult
 
 /// `label_join(v, dst, separator, src...)`.
 pub(crate) fn eval_label_join(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Matrix> {
-    let dst = string_arg(c, 1)?.to_string();
-    let sep = string_arg(c, 2)?.to_string();
+    let dst_lit = string_arg(c, 1)?;
+    let dst = dst_lit.val.clone();
+    let sep = string_arg(c, 2)?.val.clone();
     let mut srcs = Vec::new();
     for i in 3..c.args.len() {
         let s = string_arg(c, i)?;
         if !valid_label_name(s) {
             return Err(EngineError::Eval(format!(
-                "invalid source label name in label_join(): {s}"
+                "invalid source label name in label_join(): {}",
+                s.val
             )));
         }
-        srcs.push(s.to_string());
+        srcs.push(s.val.clone());
     }
-    if !valid_label_name(&dst) {
+    if !valid_label_name(dst_lit) {
         return Err(EngineError::Eval(format!(
             "invalid destination label name in label_join(): {dst}"
         )));

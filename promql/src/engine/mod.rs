@@ -9,6 +9,9 @@ mod aggregate;
 pub mod annotations;
 mod binop;
 pub(crate) mod eval;
+mod fetched;
+pub(crate) mod hashing;
+mod histogram_stats;
 mod info;
 mod labels;
 pub(crate) mod prepare;
@@ -25,7 +28,7 @@ use crate::ast::Expr;
 use crate::types::ValueType;
 use crate::value::{sort_matrix, Sample, Value};
 pub use annotations::{Annotation, AnnotationKind, Annotations};
-use eval::{Evaluator, FetchedSeries, Pt, SelectorData};
+use eval::{Evaluator, FetchedSeries, SelectorData};
 
 /// Why a query failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -72,6 +75,10 @@ pub struct EngineOpts {
     pub delayed_name_removal: bool,
     /// Step of subqueries written without one (ms).
     pub no_step_subquery_interval_ms: i64,
+    /// Use samples' start timestamps (when storage has them) in `rate()`, `irate()`,
+    /// `increase()` and `resets()`, and return them from `start_timestamp()`: Prometheus'
+    /// experimental `use-start-timestamps` behaviour. Off by default, as in Prometheus.
+    pub use_start_timestamps: bool,
 }
 
 impl Default for EngineOpts {
@@ -82,6 +89,7 @@ impl Default for EngineOpts {
             lookback_delta_ms: 5 * 60 * 1000,
             delayed_name_removal: false,
             no_step_subquery_interval_ms: 60_000,
+            use_start_timestamps: false,
         }
     }
 }
@@ -205,6 +213,7 @@ impl Engine {
             total_samples: 0,
             data: &data,
             delayed_name_removal: self.opts.delayed_name_removal,
+            use_start_timestamps: self.opts.use_start_timestamps,
             no_step_subquery_interval: self.opts.no_step_subquery_interval_ms,
             annos: Annotations::new(),
             deadline: Some(deadline),
@@ -329,6 +338,7 @@ fn fetch(
     let querier = q.querier(mint, maxt)?;
     let mut funcs = std::collections::HashMap::new();
     selector_functions(e, None, &mut funcs);
+    let stats_only = histogram_stats::stats_only_selectors(e);
     for req in wanted {
         let r = &req.range;
         let enclosing = match &req.matchers {
@@ -346,27 +356,31 @@ fn fetch(
         let mut out = Vec::new();
         while let Some(s) = set.next_series() {
             let s = s?;
-            let mut fs = FetchedSeries {
-                labels: s.labels().clone(),
-                ..Default::default()
-            };
+            let mut fs = FetchedSeries::new(s.labels().clone());
             let mut it = s.iter();
+            // Selectors that only feed histogram_count/sum/avg keep statistics only.
+            let mut stats = stats_only
+                .contains(&req.key)
+                .then(histogram_stats::StatsDecoder::default);
             let mut vt = it.seek(r.start);
             while vt != StorageValueType::None {
                 let t = it.at_t();
                 if t > r.end {
                     break;
                 }
+                let st = it.at_st();
                 match vt {
                     StorageValueType::Float => {
                         let (t, v) = it.at();
-                        fs.t.push(t);
-                        fs.v.push(Pt::F(v));
+                        fs.push_float(t, v, st);
                     }
                     StorageValueType::Histogram | StorageValueType::FloatHistogram => {
                         let (t, h) = it.at_float_histogram();
-                        fs.t.push(t);
-                        fs.v.push(Pt::H(Arc::new(h.clone())));
+                        let h = match stats.as_mut() {
+                            Some(dec) => dec.decode(h),
+                            None => h.clone(),
+                        };
+                        fs.push_histogram(t, Arc::new(h), st);
                     }
                     StorageValueType::None => break,
                 }
@@ -375,7 +389,7 @@ fn fetch(
             if let Some(err) = it.err() {
                 return Err(EngineError::Storage(err.to_string()));
             }
-            if !fs.t.is_empty() {
+            if !fs.is_empty() {
                 out.push(fs);
             }
         }

@@ -177,3 +177,69 @@ fn cancellation_stops_the_query() {
         Err(crate::engine::EngineError::Cancelled(_))
     ));
 }
+
+/// A delta-style counter: every sample counts 60 since the previous sample (its start
+/// timestamp), so the stored values never increase.
+fn delta_storage() -> TestStorage {
+    use crate::test_storage::{StoredSample, StoredValue};
+    let mut s = TestStorage::new();
+    let l = Labels::from_pairs([("__name__", "requests_total")]);
+    for k in 1..=10i64 {
+        let t = k * 60_000;
+        s.append(
+            l.clone(),
+            StoredSample {
+                t,
+                st: t - 60_000,
+                v: StoredValue::Float(60.0),
+            },
+        )
+        .unwrap();
+    }
+    s
+}
+
+fn increase_at(eng: &Engine, s: &TestStorage, t: i64) -> Vec<f64> {
+    let r = eng.instant_query(
+        s,
+        &call("increase", vec![range("requests_total", 300_000)]),
+        t,
+        None,
+    );
+    let Value::Vector(v) = r.value.unwrap() else {
+        panic!("not a vector")
+    };
+    v.iter().map(|x| x.f).collect()
+}
+
+#[test]
+fn start_timestamps_turn_deltas_into_resets_only_when_enabled() {
+    let s = delta_storage();
+    let on = Engine::new(EngineOpts {
+        use_start_timestamps: true,
+        ..Default::default()
+    });
+    // Each of the 5 samples in (5m, 10m] is a reset worth 60.
+    assert_eq!(increase_at(&on, &s, 600_000), vec![300.0]);
+    // Without start timestamps the series looks flat.
+    assert_eq!(increase_at(&engine(), &s, 600_000), vec![0.0]);
+}
+
+#[test]
+fn start_timestamp_function_needs_the_option_and_a_selector() {
+    let s = delta_storage();
+    let on = Engine::new(EngineOpts {
+        use_start_timestamps: true,
+        ..Default::default()
+    });
+    let q = call("start_timestamp", vec![sel("requests_total")]);
+    let Value::Vector(v) = on.instant_query(&s, &q, 120_000, None).value.unwrap() else {
+        panic!("not a vector")
+    };
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].f, 60.0);
+    let Value::Vector(v) = engine().instant_query(&s, &q, 120_000, None).value.unwrap() else {
+        panic!("not a vector")
+    };
+    assert!(v.is_empty());
+}

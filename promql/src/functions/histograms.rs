@@ -1,17 +1,17 @@
 //! Histogram functions: `histogram_quantile` and `histogram_fraction` over classic (`le`
 //! buckets) and native histograms, and the native-only count/sum/avg/stddev/stdvar.
 
-use std::collections::HashMap;
+use crate::engine::hashing::FastMap;
 
 use chunkenc::FloatHistogram;
 use tsdb_index::Labels;
 
 use super::hist::{self, Bucket};
-use super::{kahan, metric_name, scalar_arg, Helper};
+use super::{kahan, metric_name, scalar_arg, Helper, Window};
 use crate::ast::{Expr, PosRange};
 use crate::engine::annotations::{new as anno, Annotations};
 use crate::engine::EngineError;
-use crate::value::{Sample, Series, Vector};
+use crate::value::{Sample, Vector};
 
 type R = Result<(), EngineError>;
 
@@ -31,17 +31,17 @@ fn simple_hist(vals: &[Vector], enh: &mut Helper, f: impl Fn(&FloatHistogram) ->
 }
 
 /// `histogram_count(v)`
-pub fn histogram_count(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn histogram_count(vals: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     simple_hist(vals, enh, |h| h.count)
 }
 
 /// `histogram_sum(v)`
-pub fn histogram_sum(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn histogram_sum(vals: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     simple_hist(vals, enh, |h| h.sum)
 }
 
 /// `histogram_avg(v)`
-pub fn histogram_avg(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn histogram_avg(vals: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     simple_hist(vals, enh, |h| h.sum / h.count)
 }
 
@@ -71,12 +71,22 @@ fn variance(h: &FloatHistogram) -> f64 {
 }
 
 /// `histogram_stddev(v)`
-pub fn histogram_stddev(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn histogram_stddev(
+    vals: &[Vector],
+    _: Option<&Window<'_>>,
+    _: &[Expr],
+    enh: &mut Helper,
+) -> R {
     simple_hist(vals, enh, |h| variance(h).sqrt())
 }
 
 /// `histogram_stdvar(v)`
-pub fn histogram_stdvar(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn histogram_stdvar(
+    vals: &[Vector],
+    _: Option<&Window<'_>>,
+    _: &[Expr],
+    enh: &mut Helper,
+) -> R {
     simple_hist(vals, enh, variance)
 }
 
@@ -96,7 +106,7 @@ struct Split {
 /// `le`), dropping both where they collide.
 fn split(v: &Vector, arg_pos: PosRange, enh: &mut Helper) -> Split {
     let mut classic: Vec<(Labels, Vec<ClassicBucket>)> = Vec::new();
-    let mut idx: HashMap<Labels, usize> = HashMap::new();
+    let mut idx: FastMap<Labels, usize> = FastMap::default();
     let mut native = Vec::new();
     for s in v {
         if let Some(h) = &s.h {
@@ -297,9 +307,16 @@ pub fn histogram_quantile_native(
             break;
         }
     }
-    let Some(mut b) = bucket else {
-        return f64::NAN;
-    };
+    // With no populated bucket (all observations NaN), Prometheus goes on with an empty
+    // bucket `[0, 0]`, which the rank check below turns into NaN plus an info.
+    let mut b = bucket.unwrap_or(Bucket {
+        lower: 0.0,
+        upper: 0.0,
+        lower_inclusive: false,
+        upper_inclusive: false,
+        count: 0.0,
+        index: 0,
+    });
     let custom = hist::uses_custom(h);
     if !custom && b.lower < 0.0 && b.upper > 0.0 {
         if h.negative_buckets.is_empty() && !h.positive_buckets.is_empty() {
@@ -518,7 +535,7 @@ fn bucket_fraction(lower: f64, upper: f64, mut b: Vec<ClassicBucket>) -> f64 {
 /// `histogram_quantile(q, v)`
 pub fn histogram_quantile(
     vals: &[Vector],
-    _: Option<&Series>,
+    _: Option<&Window<'_>>,
     args: &[Expr],
     enh: &mut Helper,
 ) -> R {
@@ -571,7 +588,7 @@ pub fn histogram_quantile(
 /// `histogram_fraction(lower, upper, v)`
 pub fn histogram_fraction(
     vals: &[Vector],
-    _: Option<&Series>,
+    _: Option<&Window<'_>>,
     args: &[Expr],
     enh: &mut Helper,
 ) -> R {
@@ -632,7 +649,7 @@ fn format_openmetrics_float(f: f64) -> String {
 /// `histogram_quantiles(v, label, q...)`: several quantiles at once, labelled.
 pub fn histogram_quantiles(
     vals: &[Vector],
-    _: Option<&Series>,
+    _: Option<&Window<'_>>,
     args: &[Expr],
     enh: &mut Helper,
 ) -> R {

@@ -17,7 +17,7 @@ use tsdb_index::Labels;
 use crate::ast::{Expr, PosRange};
 use crate::engine::annotations::Annotations;
 use crate::engine::EngineError;
-use crate::value::{Series, Vector};
+use crate::value::{FPoint, HPoint, Series, Vector};
 
 pub use rate::{extend_floats, interpolate, interpolate_histograms};
 
@@ -36,6 +36,52 @@ pub struct RangeArg {
     pub at: bool,
     /// Where the range argument is.
     pub pos: PosRange,
+}
+
+/// The samples of one series within a function's range window, borrowed from the series
+/// the engine holds (no step copies them), with their start timestamps when the engine uses
+/// them for this function.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    /// The series' labels.
+    pub metric: &'a Labels,
+    /// Float samples in time order.
+    pub floats: &'a [FPoint],
+    /// Histogram samples in time order.
+    pub histograms: &'a [HPoint],
+    /// Start timestamps aligned with `floats` (0 = unknown); empty when not in use.
+    pub float_starts: &'a [i64],
+    /// Start timestamps aligned with `histograms`; empty when not in use.
+    pub histogram_starts: &'a [i64],
+}
+
+impl<'a> Window<'a> {
+    /// A window without samples.
+    pub fn empty(metric: &'a Labels) -> Self {
+        Window {
+            metric,
+            floats: &[],
+            histograms: &[],
+            float_starts: &[],
+            histogram_starts: &[],
+        }
+    }
+
+    /// A window over all of `s`'s samples, without start timestamps.
+    pub fn of(s: &'a Series) -> Self {
+        Window {
+            metric: &s.metric,
+            floats: &s.floats,
+            histograms: &s.histograms,
+            float_starts: &[],
+            histogram_starts: &[],
+        }
+    }
+
+    /// Weight of the samples against the max-samples limit.
+    pub fn total_samples(&self) -> usize {
+        self.floats.len() + self.histograms.iter().map(HPoint::size).sum::<usize>()
+    }
 }
 
 /// Per-node evaluation state shared by all steps.
@@ -76,7 +122,7 @@ impl Helper {
 
 /// A function implementation.
 pub type FunctionCall =
-    fn(&[Vector], Option<&Series>, &[Expr], &mut Helper) -> Result<(), EngineError>;
+    fn(&[Vector], Option<&Window<'_>>, &[Expr], &mut Helper) -> Result<(), EngineError>;
 
 /// Functions that accept the `anchored` modifier.
 pub const ANCHORED_SAFE: &[&str] = &["changes", "delta", "increase", "rate", "resets"];
@@ -159,6 +205,7 @@ pub fn lookup(name: &str) -> Option<FunctionCall> {
         "sort_by_label" => simple::sort_by_label,
         "sort_by_label_desc" => simple::sort_by_label_desc,
         "sqrt" => simple::sqrt,
+        "start_timestamp" => simple::start_timestamp,
         "stddev_over_time" => over_time::stddev_over_time,
         "stdvar_over_time" => over_time::stdvar_over_time,
         "sum_over_time" => over_time::sum_over_time,

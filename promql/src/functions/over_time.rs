@@ -5,11 +5,11 @@ use std::sync::Arc;
 use chunkenc::{CounterResetHint, FloatHistogram};
 use tsdb_index::Labels;
 
-use super::{hist, kahan, metric_name, quantile, scalar_arg, Helper};
+use super::{hist, kahan, metric_name, quantile, scalar_arg, Helper, Window};
 use crate::ast::Expr;
 use crate::engine::annotations::{new as anno, HistogramOp};
 use crate::engine::EngineError;
-use crate::value::{Sample, Series, Vector};
+use crate::value::{Sample, Vector};
 
 type R = Result<(), EngineError>;
 
@@ -27,12 +27,12 @@ fn push_h(enh: &mut Helper, h: FloatHistogram) {
     });
 }
 
-fn series(m: Option<&Series>) -> &Series {
+fn series<'a, 'w>(m: Option<&'a Window<'w>>) -> &'a Window<'w> {
     m.expect("range-vector function called without a range")
 }
 
 /// Histogram sum (and optional mean) over a range with counter-reset-hint tracking.
-fn hist_sum(s: &Series, args: &[Expr], enh: &mut Helper, mean: bool) -> R {
+fn hist_sum(s: &Window<'_>, args: &[Expr], enh: &mut Helper, mean: bool) -> R {
     let pos = args[0].pos();
     let (mut reset, mut not_reset, mut reconciled) = (false, false, false);
     let mut track = |h: &FloatHistogram| match h.counter_reset_hint {
@@ -53,7 +53,7 @@ fn hist_sum(s: &Series, args: &[Expr], enh: &mut Helper, mean: bool) -> R {
             Ok(o) => reconciled |= o.nhcb_bounds_reconciled,
             Err(_) => {
                 enh.annos
-                    .add(anno::mixed_exponential_custom(metric_name(&s.metric), pos));
+                    .add(anno::mixed_exponential_custom(metric_name(s.metric), pos));
                 return Ok(());
             }
         }
@@ -72,11 +72,11 @@ fn hist_sum(s: &Series, args: &[Expr], enh: &mut Helper, mean: bool) -> R {
 }
 
 /// `avg_over_time(m)`
-pub fn avg_over_time(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn avg_over_time(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     let s = series(m);
     if !s.floats.is_empty() && !s.histograms.is_empty() {
         enh.annos.add(anno::mixed_floats_histograms(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
         return Ok(());
@@ -115,11 +115,11 @@ pub fn avg_over_time(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut 
 }
 
 /// `sum_over_time(m)`
-pub fn sum_over_time(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn sum_over_time(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     let s = series(m);
     if !s.floats.is_empty() && !s.histograms.is_empty() {
         enh.annos.add(anno::mixed_floats_histograms(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
         return Ok(());
@@ -128,7 +128,7 @@ pub fn sum_over_time(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut 
         return hist_sum(s, args, enh, false);
     }
     let (mut sum, mut c) = (0.0, 0.0);
-    for p in &s.floats {
+    for p in s.floats {
         (sum, c) = kahan::inc(p.f, sum, c);
     }
     push_f(enh, if sum.is_infinite() { sum } else { sum + c });
@@ -136,26 +136,26 @@ pub fn sum_over_time(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut 
 }
 
 /// `count_over_time(m)`
-pub fn count_over_time(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn count_over_time(_: &[Vector], m: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     let s = series(m);
     push_f(enh, (s.floats.len() + s.histograms.len()) as f64);
     Ok(())
 }
 
 /// `present_over_time(m)`
-pub fn present_over_time(_: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn present_over_time(_: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     push_f(enh, 1.0);
     Ok(())
 }
 
 /// `absent_over_time(m)`: 1 where data exists; the evaluator inverts it.
-pub fn absent_over_time(_: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn absent_over_time(_: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     push_f(enh, 1.0);
     Ok(())
 }
 
 /// `first_over_time(m)`
-pub fn first_over_time(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn first_over_time(_: &[Vector], m: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     let s = series(m);
     let f = s.floats.first();
     let h = s.histograms.first();
@@ -169,7 +169,7 @@ pub fn first_over_time(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut H
 }
 
 /// `last_over_time(m)`
-pub fn last_over_time(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn last_over_time(_: &[Vector], m: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     let s = series(m);
     let f = s.floats.last();
     let h = s.histograms.last();
@@ -183,7 +183,12 @@ pub fn last_over_time(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut He
 }
 
 /// `ts_of_first_over_time(m)`
-pub fn ts_of_first_over_time(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn ts_of_first_over_time(
+    _: &[Vector],
+    m: Option<&Window<'_>>,
+    _: &[Expr],
+    enh: &mut Helper,
+) -> R {
     let s = series(m);
     let tf = s.floats.first().map_or(i64::MAX, |p| p.t);
     let th = s.histograms.first().map_or(i64::MAX, |p| p.t);
@@ -192,7 +197,12 @@ pub fn ts_of_first_over_time(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: 
 }
 
 /// `ts_of_last_over_time(m)`
-pub fn ts_of_last_over_time(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn ts_of_last_over_time(
+    _: &[Vector],
+    m: Option<&Window<'_>>,
+    _: &[Expr],
+    enh: &mut Helper,
+) -> R {
     let s = series(m);
     let tf = s.floats.last().map_or(0, |p| p.t);
     let th = s.histograms.last().map_or(0, |p| p.t);
@@ -201,7 +211,7 @@ pub fn ts_of_last_over_time(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &
 }
 
 fn compare_over_time(
-    m: Option<&Series>,
+    m: Option<&Window<'_>>,
     args: &[Expr],
     enh: &mut Helper,
     better: impl Fn(f64, f64) -> bool,
@@ -213,12 +223,12 @@ fn compare_over_time(
     }
     if !s.histograms.is_empty() {
         enh.annos.add(anno::histogram_ignored_in_mixed_range(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
     }
     let (mut best, mut best_t) = (s.floats[0].f, s.floats[0].t);
-    for p in &s.floats {
+    for p in s.floats {
         if better(p.f, best) {
             best = p.f;
             best_t = p.t;
@@ -229,29 +239,39 @@ fn compare_over_time(
 }
 
 /// `max_over_time(m)`
-pub fn max_over_time(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn max_over_time(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     compare_over_time(m, args, enh, |c, b| c > b || b.is_nan(), false)
 }
 
 /// `min_over_time(m)`
-pub fn min_over_time(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn min_over_time(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     compare_over_time(m, args, enh, |c, b| c < b || b.is_nan(), false)
 }
 
 /// `ts_of_max_over_time(m)`
-pub fn ts_of_max_over_time(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn ts_of_max_over_time(
+    _: &[Vector],
+    m: Option<&Window<'_>>,
+    args: &[Expr],
+    enh: &mut Helper,
+) -> R {
     compare_over_time(m, args, enh, |c, b| c >= b || b.is_nan(), true)
 }
 
 /// `ts_of_min_over_time(m)`
-pub fn ts_of_min_over_time(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn ts_of_min_over_time(
+    _: &[Vector],
+    m: Option<&Window<'_>>,
+    args: &[Expr],
+    enh: &mut Helper,
+) -> R {
     compare_over_time(m, args, enh, |c, b| c <= b || b.is_nan(), true)
 }
 
 /// `quantile_over_time(q, m)`
 pub fn quantile_over_time(
     vals: &[Vector],
-    m: Option<&Series>,
+    m: Option<&Window<'_>>,
     args: &[Expr],
     enh: &mut Helper,
 ) -> R {
@@ -265,7 +285,7 @@ pub fn quantile_over_time(
     }
     if !s.histograms.is_empty() {
         enh.annos.add(anno::histogram_ignored_in_mixed_range(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
     }
@@ -274,19 +294,19 @@ pub fn quantile_over_time(
     Ok(())
 }
 
-fn variance_over_time(m: Option<&Series>, args: &[Expr], enh: &mut Helper, sqrt: bool) -> R {
+fn variance_over_time(m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper, sqrt: bool) -> R {
     let s = series(m);
     if s.floats.is_empty() {
         return Ok(());
     }
     if !s.histograms.is_empty() {
         enh.annos.add(anno::histogram_ignored_in_mixed_range(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
     }
     let (mut count, mut mean, mut cm, mut aux, mut ca) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for p in &s.floats {
+    for p in s.floats {
         count += 1.0;
         let delta = p.f - (mean + cm);
         (mean, cm) = kahan::inc(delta / count, mean, cm);
@@ -298,24 +318,34 @@ fn variance_over_time(m: Option<&Series>, args: &[Expr], enh: &mut Helper, sqrt:
 }
 
 /// `stddev_over_time(m)`
-pub fn stddev_over_time(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn stddev_over_time(
+    _: &[Vector],
+    m: Option<&Window<'_>>,
+    args: &[Expr],
+    enh: &mut Helper,
+) -> R {
     variance_over_time(m, args, enh, true)
 }
 
 /// `stdvar_over_time(m)`
-pub fn stdvar_over_time(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn stdvar_over_time(
+    _: &[Vector],
+    m: Option<&Window<'_>>,
+    args: &[Expr],
+    enh: &mut Helper,
+) -> R {
     variance_over_time(m, args, enh, false)
 }
 
 /// `mad_over_time(m)`: median absolute deviation.
-pub fn mad_over_time(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn mad_over_time(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     let s = series(m);
     if s.floats.is_empty() {
         return Ok(());
     }
     if !s.histograms.is_empty() {
         enh.annos.add(anno::histogram_ignored_in_mixed_range(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
     }

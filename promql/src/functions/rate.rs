@@ -7,11 +7,11 @@ use std::sync::Arc;
 use chunkenc::{CounterResetHint, FloatHistogram};
 use tsdb_index::Labels;
 
-use super::{hist, kahan, metric_name, scalar_arg, Helper, RangeArg};
+use super::{hist, kahan, metric_name, scalar_arg, Helper, RangeArg, Window};
 use crate::ast::{Expr, PosRange};
 use crate::engine::annotations::{new as anno, Annotations, HistogramOp};
 use crate::engine::EngineError;
-use crate::value::{FPoint, HPoint, Sample, Series, Vector};
+use crate::value::{FPoint, HPoint, Sample, Vector};
 
 type R = Result<(), EngineError>;
 
@@ -131,7 +131,7 @@ pub fn extend_floats(floats: &[FPoint], mint: i64, maxt: i64, smoothed: bool) ->
     out
 }
 
-fn extended_rate(s: &Series, enh: &mut Helper, is_counter: bool, is_rate: bool) -> R {
+fn extended_rate(s: &Window<'_>, enh: &mut Helper, is_counter: bool, is_rate: bool) -> R {
     let ra = range(enh);
     let f = &s.floats;
     let mut last = f.len() - 1;
@@ -182,7 +182,7 @@ fn extended_rate(s: &Series, enh: &mut Helper, is_counter: bool, is_rate: bool) 
 }
 
 fn extended_histogram_rate(
-    s: &Series,
+    s: &Window<'_>,
     args: &[Expr],
     enh: &mut Helper,
     is_counter: bool,
@@ -190,7 +190,7 @@ fn extended_histogram_rate(
 ) -> R {
     let ra = range(enh);
     let pos = args[0].pos();
-    let name = metric_name(&s.metric).to_string();
+    let name = metric_name(s.metric).to_string();
     let h = &s.histograms;
     let mut last = h.len() - 1;
     let range_start = enh.ts - (ra.range_ms + ra.offset_ms);
@@ -312,6 +312,7 @@ fn extended_histogram_rate(
 
 fn histogram_rate(
     points: &[HPoint],
+    starts: &[i64],
     is_counter: bool,
     metric: &str,
     pos: PosRange,
@@ -328,7 +329,9 @@ fn histogram_rate(
     }
     if is_counter {
         let second = &points[1].h;
-        if hist::detect_reset(second, &prev) {
+        let st_reset = starts.len() > 1
+            && is_start_timestamp_reset(starts[0], points[0].t, starts[1], points[1].t);
+        if st_reset || hist::detect_reset(second, &prev) {
             prev = FloatHistogram {
                 schema: second.schema,
                 custom_values: second.custom_values.clone(),
@@ -370,8 +373,19 @@ fn histogram_rate(
     }
     if is_counter {
         let mut prev_ref: &FloatHistogram = &prev;
-        for p in &points[1..] {
-            if hist::detect_reset(&p.h, prev_ref) {
+        let mut overlap_seen = false;
+        for (i, p) in points[1..].iter().enumerate() {
+            let prev_t = points[i].t;
+            if !overlap_seen
+                && i + 1 < starts.len()
+                && start_time_overlaps(starts[i], prev_t, starts[i + 1])
+            {
+                annos.add(anno::start_time_overlap(metric, pos));
+                overlap_seen = true;
+            }
+            let st_reset = i + 1 < starts.len()
+                && is_start_timestamp_reset(starts[i], prev_t, starts[i + 1], p.t);
+            if st_reset || hist::detect_reset(&p.h, prev_ref) {
                 match hist::add(&mut h, prev_ref) {
                     Err(_) => {
                         annos.add(anno::mixed_exponential_custom(metric, pos));
@@ -397,7 +411,7 @@ fn histogram_rate(
 }
 
 fn extrapolated_rate(
-    m: Option<&Series>,
+    m: Option<&Window<'_>>,
     args: &[Expr],
     enh: &mut Helper,
     is_counter: bool,
@@ -409,7 +423,7 @@ fn extrapolated_rate(
     if ra.anchored || ra.smoothed {
         if !s.histograms.is_empty() && !s.floats.is_empty() {
             enh.annos
-                .add(anno::mixed_floats_histograms(metric_name(&s.metric), pos));
+                .add(anno::mixed_floats_histograms(metric_name(s.metric), pos));
             return Ok(());
         }
         if !s.histograms.is_empty() {
@@ -420,26 +434,70 @@ fn extrapolated_rate(
         }
         return Ok(());
     }
+    extrapolated_rate_plain(s, args, enh, is_counter, is_rate)
+}
+
+/// Whether the start timestamps say the counter was reset between the previous sample
+/// and the current one. A start time pointing exactly at the previous sample is a reset
+/// for delta-style series (the previous sample had a known start time of its own), not for
+/// cumulative series whose start is unknown.
+fn is_start_timestamp_reset(prev_st: i64, prev_t: i64, cur_st: i64, cur_t: i64) -> bool {
+    // Unknown, invalid (after the sample) or OTel's "unknown start" (equal to the sample).
+    if cur_st == 0 || cur_st >= cur_t {
+        return false;
+    }
+    if cur_st != prev_t {
+        return cur_st > prev_t;
+    }
+    // A previous start time after its own sample is invalid: treat it as unknown.
+    if prev_st > prev_t {
+        return false;
+    }
+    prev_st != 0 && prev_st != prev_t
+}
+
+/// Whether a sample's start time lies before the previous sample without being the
+/// previous sample's start time (neither a delta nor a cumulative series would do that).
+fn start_time_overlaps(prev_st: i64, prev_t: i64, cur_st: i64) -> bool {
+    cur_st != 0 && cur_st < prev_t && cur_st != prev_st
+}
+
+/// rate/increase/delta over a plain (neither anchored nor smoothed) range, with
+/// Prometheus' extrapolation towards the range boundaries. A counter whose first sample
+/// has a start time inside the range starts from zero at that time instead of being
+/// extrapolated to the left.
+fn extrapolated_rate_plain(
+    s: &Window<'_>,
+    args: &[Expr],
+    enh: &mut Helper,
+    is_counter: bool,
+    is_rate: bool,
+) -> R {
+    let ra = range(enh);
+    let pos = args[0].pos();
     let range_start = enh.ts - (ra.range_ms + ra.offset_ms);
     let range_end = enh.ts - ra.offset_ms;
     if !s.histograms.is_empty() && !s.floats.is_empty() {
         enh.annos
-            .add(anno::mixed_floats_histograms(metric_name(&s.metric), pos));
+            .add(anno::mixed_floats_histograms(metric_name(s.metric), pos));
         return Ok(());
     }
     let mut result_f = 0.0;
     let mut result_h: Option<FloatHistogram> = None;
+    let mut starts: &[i64] = &[];
     let (first_t, last_t, n_minus_one);
     if !s.histograms.is_empty() {
         n_minus_one = s.histograms.len() - 1;
         first_t = s.histograms[0].t;
         last_t = s.histograms[n_minus_one].t;
+        starts = s.histogram_starts;
         if s.histograms.len() > 1 {
             let mut annos = Annotations::new();
             let r = histogram_rate(
-                &s.histograms,
+                s.histograms,
+                starts,
                 is_counter,
-                metric_name(&s.metric),
+                metric_name(s.metric),
                 pos,
                 &mut annos,
             );
@@ -455,37 +513,86 @@ fn extrapolated_rate(
         last_t = s.floats[n_minus_one].t;
         result_f = s.floats[n_minus_one].f - s.floats[0].f;
         if is_counter {
-            for w in s.floats.windows(2) {
-                if w[1].f < w[0].f {
-                    result_f += w[0].f;
+            starts = s.float_starts;
+            let mut overlap_seen = false;
+            for (i, w) in s.floats.windows(2).enumerate() {
+                let (prev, cur) = (w[0], w[1]);
+                let has_starts = i + 1 < starts.len();
+                if !overlap_seen
+                    && has_starts
+                    && start_time_overlaps(starts[i], prev.t, starts[i + 1])
+                {
+                    enh.annos
+                        .add(anno::start_time_overlap(metric_name(s.metric), pos));
+                    overlap_seen = true;
+                }
+                if cur.f < prev.f
+                    || (has_starts
+                        && is_start_timestamp_reset(starts[i], prev.t, starts[i + 1], cur.t))
+                {
+                    result_f += prev.f;
                 }
             }
         }
     } else {
         return Ok(());
     }
-    if n_minus_one == 0 {
-        return Ok(());
-    }
     let mut duration_to_start = (first_t - range_start) as f64 / 1000.0;
     let mut duration_to_end = (range_end - last_t) as f64 / 1000.0;
-    let sampled = (last_t - first_t) as f64 / 1000.0;
-    let avg = sampled / n_minus_one as f64;
+    let mut sampled = (last_t - first_t) as f64 / 1000.0;
+    let avg = if n_minus_one > 0 {
+        sampled / n_minus_one as f64
+    } else {
+        0.0
+    };
     let threshold = avg * 1.1;
-    if duration_to_start >= threshold {
-        duration_to_start = avg / 2.0;
-    }
-    if is_counter {
-        let mut to_zero = duration_to_start;
-        if result_f > 0.0 && !s.floats.is_empty() && s.floats[0].f >= 0.0 {
-            to_zero = sampled * (s.floats[0].f / result_f);
-        } else if let Some(h) = &result_h {
-            if h.count > 0.0 && !s.histograms.is_empty() && s.histograms[0].h.count >= 0.0 {
-                to_zero = sampled * (s.histograms[0].h.count / h.count);
+    let first_st = starts.first().copied().unwrap_or(0);
+    if is_counter && first_st != 0 && first_st > range_start && first_st < first_t {
+        // The counter started inside the range (the range start is exclusive): assume a
+        // zero sample at its start time instead of extrapolating to the left. With a single
+        // sample the average spacing is 0, so there is no extrapolation to the right either.
+        duration_to_start = 0.0;
+        sampled = (last_t - first_st) as f64 / 1000.0;
+        if !s.floats.is_empty() {
+            result_f += s.floats[0].f;
+        } else {
+            let first = &s.histograms[0].h;
+            match &mut result_h {
+                None => result_h = Some((**first).clone()),
+                Some(h) => match hist::add(h, first) {
+                    Err(_) => {
+                        enh.annos
+                            .add(anno::mixed_exponential_custom(metric_name(s.metric), pos));
+                        return Ok(());
+                    }
+                    Ok(o) => {
+                        if o.nhcb_bounds_reconciled {
+                            enh.annos
+                                .add(anno::mismatched_custom_buckets(pos, HistogramOp::Add));
+                        }
+                    }
+                },
             }
         }
-        if to_zero < duration_to_start {
-            duration_to_start = to_zero;
+    } else if n_minus_one == 0 {
+        // One sample and no usable start time: nothing to compute.
+        return Ok(());
+    } else {
+        if duration_to_start >= threshold {
+            duration_to_start = avg / 2.0;
+        }
+        if is_counter {
+            let mut to_zero = duration_to_start;
+            if result_f > 0.0 && !s.floats.is_empty() && s.floats[0].f >= 0.0 {
+                to_zero = sampled * (s.floats[0].f / result_f);
+            } else if let Some(h) = &result_h {
+                if h.count > 0.0 && !s.histograms.is_empty() && s.histograms[0].h.count >= 0.0 {
+                    to_zero = sampled * (s.histograms[0].h.count / h.count);
+                }
+            }
+            if to_zero < duration_to_start {
+                duration_to_start = to_zero;
+            }
         }
     }
     if duration_to_end >= threshold {
@@ -510,44 +617,58 @@ fn extrapolated_rate(
 }
 
 /// `rate(m)`
-pub fn rate(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn rate(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     extrapolated_rate(m, args, enh, true, true)
 }
 
 /// `increase(m)`
-pub fn increase(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn increase(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     extrapolated_rate(m, args, enh, true, false)
 }
 
 /// `delta(m)`
-pub fn delta(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn delta(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     extrapolated_rate(m, args, enh, false, false)
 }
 
+/// A float or histogram sample with its start timestamp (0 = unknown).
 enum Pt2 {
-    F(i64, f64),
-    H(i64, Arc<FloatHistogram>),
+    F(i64, f64, i64),
+    H(i64, Arc<FloatHistogram>, i64),
 }
 
 impl Pt2 {
     fn t(&self) -> i64 {
         match self {
-            Pt2::F(t, _) | Pt2::H(t, _) => *t,
+            Pt2::F(t, ..) | Pt2::H(t, ..) => *t,
+        }
+    }
+
+    fn st(&self) -> i64 {
+        match self {
+            Pt2::F(_, _, st) | Pt2::H(_, _, st) => *st,
         }
     }
 }
 
-fn instant_value(m: Option<&Series>, args: &[Expr], enh: &mut Helper, is_rate: bool) -> R {
+fn instant_value(m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper, is_rate: bool) -> R {
     let s = m.expect("range function without range");
     if s.floats.len() + s.histograms.len() < 2 {
         return Ok(());
     }
     let mut ss: Vec<Pt2> = Vec::with_capacity(2);
-    for p in &s.floats[s.floats.len().saturating_sub(2)..] {
-        ss.push(Pt2::F(p.t, p.f));
+    let from = s.floats.len().saturating_sub(2);
+    for (i, p) in s.floats.iter().enumerate().skip(from) {
+        ss.push(Pt2::F(
+            p.t,
+            p.f,
+            s.float_starts.get(i).copied().unwrap_or(0),
+        ));
     }
-    for p in &s.histograms[s.histograms.len().saturating_sub(2)..] {
-        let x = Pt2::H(p.t, p.h.clone());
+    let from = s.histograms.len().saturating_sub(2);
+    for (i, p) in s.histograms.iter().enumerate().skip(from) {
+        let st = s.histogram_starts.get(i).copied().unwrap_or(0);
+        let x = Pt2::H(p.t, p.h.clone(), st);
         match ss.len() {
             0 => ss.push(x),
             1 => {
@@ -573,10 +694,12 @@ fn instant_value(m: Option<&Series>, args: &[Expr], enh: &mut Helper, is_rate: b
         return Ok(());
     }
     let pos = PosRange::new(args[0].pos().start, args.last().map_or(0, |a| a.pos().end));
-    let name = metric_name(&s.metric).to_string();
+    let name = metric_name(s.metric).to_string();
+    let st_reset = is_start_timestamp_reset(ss[0].st(), ss[0].t(), ss[1].st(), ss[1].t());
     match (&ss[0], &ss[1]) {
-        (Pt2::F(_, a), Pt2::F(_, b)) => {
-            let mut r = if !is_rate || b >= a || a.is_nan() || b.is_nan() {
+        (Pt2::F(_, a, _), Pt2::F(_, b, _)) => {
+            // A counter reset (a decrease, or one the start times show) leaves the later value.
+            let mut r = if !is_rate || !(b < a || st_reset) {
                 b - a
             } else {
                 *b
@@ -586,7 +709,7 @@ fn instant_value(m: Option<&Series>, args: &[Expr], enh: &mut Helper, is_rate: b
             }
             push_f(enh, r);
         }
-        (Pt2::H(_, a), Pt2::H(_, b)) => {
+        (Pt2::H(_, a, _), Pt2::H(_, b, _)) => {
             let mut r = (**b).clone();
             if is_rate
                 && (b.counter_reset_hint == CounterResetHint::Gauge
@@ -600,7 +723,7 @@ fn instant_value(m: Option<&Series>, args: &[Expr], enh: &mut Helper, is_rate: b
             {
                 enh.annos.add(anno::not_gauge(&name, pos));
             }
-            if !is_rate || !hist::detect_reset(b, a) {
+            if !is_rate || (!st_reset && !hist::detect_reset(b, a)) {
                 match hist::sub(&mut r, a) {
                     Err(_) => {
                         enh.annos.add(anno::mixed_exponential_custom(&name, pos));
@@ -629,12 +752,12 @@ fn instant_value(m: Option<&Series>, args: &[Expr], enh: &mut Helper, is_rate: b
 }
 
 /// `irate(m)`
-pub fn irate(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn irate(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     instant_value(m, args, enh, true)
 }
 
 /// `idelta(m)`
-pub fn idelta(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn idelta(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     instant_value(m, args, enh, false)
 }
 
@@ -672,21 +795,21 @@ fn linear_regression(samples: &[FPoint], intercept_t: i64) -> (f64, f64) {
 }
 
 /// `deriv(m)`
-pub fn deriv(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn deriv(_: &[Vector], m: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     let s = m.expect("range function without range");
     if s.floats.len() < 2 {
         if s.floats.len() == 1 && !s.histograms.is_empty() {
             enh.annos.add(anno::histogram_ignored_in_mixed_range(
-                metric_name(&s.metric),
+                metric_name(s.metric),
                 args[0].pos(),
             ));
         }
         return Ok(());
     }
-    let (slope, _) = linear_regression(&s.floats, s.floats[0].t);
+    let (slope, _) = linear_regression(s.floats, s.floats[0].t);
     if !s.histograms.is_empty() {
         enh.annos.add(anno::histogram_ignored_in_mixed_range(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
     }
@@ -695,7 +818,12 @@ pub fn deriv(_: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) 
 }
 
 /// `predict_linear(m, t)`
-pub fn predict_linear(vals: &[Vector], m: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn predict_linear(
+    vals: &[Vector],
+    m: Option<&Window<'_>>,
+    args: &[Expr],
+    enh: &mut Helper,
+) -> R {
     let s = m.expect("range function without range");
     if vals.is_empty() || vals[0].is_empty() {
         return Ok(());
@@ -704,16 +832,16 @@ pub fn predict_linear(vals: &[Vector], m: Option<&Series>, args: &[Expr], enh: &
     if s.floats.len() < 2 {
         if s.floats.len() == 1 && !s.histograms.is_empty() {
             enh.annos.add(anno::histogram_ignored_in_mixed_range(
-                metric_name(&s.metric),
+                metric_name(s.metric),
                 args[0].pos(),
             ));
         }
         return Ok(());
     }
-    let (slope, intercept) = linear_regression(&s.floats, enh.ts);
+    let (slope, intercept) = linear_regression(s.floats, enh.ts);
     if !s.histograms.is_empty() {
         enh.annos.add(anno::histogram_ignored_in_mixed_range(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
     }
@@ -723,7 +851,7 @@ pub fn predict_linear(vals: &[Vector], m: Option<&Series>, args: &[Expr], enh: &
 
 /// First float / histogram indices for anchored ranges (see Prometheus'
 /// `pickFirstSampleIndices`); `None` when nothing lies after the range start.
-fn pick_first(s: &Series, enh: &Helper) -> Option<(usize, usize)> {
+fn pick_first(s: &Window<'_>, enh: &Helper) -> Option<(usize, usize)> {
     let ra = range(enh);
     if !ra.anchored {
         return Some((0, 0));
@@ -744,27 +872,42 @@ fn pick_first(s: &Series, enh: &Helper) -> Option<(usize, usize)> {
     }
 }
 
-/// Merged walk over floats and histograms in time order.
-fn walk_merged(
-    s: &Series,
-    ff: usize,
-    fh: usize,
-    mut f: impl FnMut(Option<f64>, Option<&FloatHistogram>),
-) {
+/// One sample of a merged walk: timestamp, start timestamp (0 = unknown) and value.
+struct Walked<'a> {
+    t: i64,
+    st: i64,
+    f: Option<f64>,
+    h: Option<&'a FloatHistogram>,
+}
+
+/// Merged walk over floats and histograms in time order, with each sample's start
+/// timestamp (0 where there is none).
+fn walk_merged<'a>(s: &Window<'a>, ff: usize, fh: usize, mut f: impl FnMut(Walked<'a>)) {
     let (mut i, mut j) = (ff, fh);
     while i < s.floats.len() || j < s.histograms.len() {
         if j >= s.histograms.len() || (i < s.floats.len() && s.floats[i].t < s.histograms[j].t) {
-            f(Some(s.floats[i].f), None);
+            f(Walked {
+                t: s.floats[i].t,
+                st: s.float_starts.get(i).copied().unwrap_or(0),
+                f: Some(s.floats[i].f),
+                h: None,
+            });
             i += 1;
         } else {
-            f(None, Some(&s.histograms[j].h));
+            f(Walked {
+                t: s.histograms[j].t,
+                st: s.histogram_starts.get(j).copied().unwrap_or(0),
+                f: None,
+                h: Some(&s.histograms[j].h),
+            });
             j += 1;
         }
     }
 }
 
-/// `resets(m)`
-pub fn resets(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+/// `resets(m)`: decreases, histogram counter resets, switches between floats and
+/// histograms, and resets the start timestamps show.
+pub fn resets(_: &[Vector], m: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     let s = m.expect("range function without range");
     if s.floats.is_empty() && s.histograms.is_empty() {
         return Ok(());
@@ -772,32 +915,36 @@ pub fn resets(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) ->
     let Some((ff, fh)) = pick_first(s, enh) else {
         return Ok(());
     };
-    let mut count = 0;
-    let mut prev: Option<(Option<f64>, Option<FloatHistogram>)> = None;
-    walk_merged(s, ff, fh, |f, h| {
-        if let Some((pf, ph)) = &prev {
-            match (pf, ph, f, h) {
-                (Some(a), _, Some(b), _) => {
-                    if b < *a {
-                        count += 1;
+    let count = {
+        let mut count = 0;
+        let mut prev: Option<Walked<'_>> = None;
+        walk_merged(s, ff, fh, |cur| {
+            if let Some(p) = &prev {
+                let st_reset = is_start_timestamp_reset(p.st, p.t, cur.st, cur.t);
+                match (p.f, p.h, cur.f, cur.h) {
+                    (Some(a), _, Some(b), _) => {
+                        if b < a || st_reset {
+                            count += 1;
+                        }
                     }
-                }
-                (_, Some(a), _, Some(b)) => {
-                    if hist::detect_reset(b, a) {
-                        count += 1;
+                    (_, Some(a), _, Some(b)) => {
+                        if st_reset || hist::detect_reset(b, a) {
+                            count += 1;
+                        }
                     }
+                    _ => count += 1,
                 }
-                _ => count += 1,
             }
-        }
-        prev = Some((f, h.cloned()));
-    });
+            prev = Some(cur);
+        });
+        count
+    };
     push_f(enh, count as f64);
     Ok(())
 }
 
 /// `changes(m)`
-pub fn changes(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn changes(_: &[Vector], m: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     let s = m.expect("range function without range");
     if s.floats.is_empty() && s.histograms.is_empty() {
         return Ok(());
@@ -806,12 +953,12 @@ pub fn changes(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -
         return Ok(());
     };
     let mut count = 0;
-    let mut prev: Option<(Option<f64>, Option<FloatHistogram>)> = None;
-    walk_merged(s, ff, fh, |f, h| {
-        if let Some((pf, ph)) = &prev {
-            match (pf, ph, f, h) {
+    let mut prev: Option<Walked<'_>> = None;
+    walk_merged(s, ff, fh, |cur| {
+        if let Some(p) = &prev {
+            match (p.f, p.h, cur.f, cur.h) {
                 (Some(a), _, Some(b), _) => {
-                    if b != *a && !(a.is_nan() && b.is_nan()) {
+                    if b != a && !(a.is_nan() && b.is_nan()) {
                         count += 1;
                     }
                 }
@@ -823,7 +970,7 @@ pub fn changes(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -
                 _ => count += 1,
             }
         }
-        prev = Some((f, h.cloned()));
+        prev = Some(cur);
     });
     push_f(enh, count as f64);
     Ok(())
@@ -832,7 +979,7 @@ pub fn changes(_: &[Vector], m: Option<&Series>, _: &[Expr], enh: &mut Helper) -
 /// `double_exponential_smoothing(m, sf, tf)`
 pub fn double_exponential_smoothing(
     vals: &[Vector],
-    m: Option<&Series>,
+    m: Option<&Window<'_>>,
     args: &[Expr],
     enh: &mut Helper,
 ) -> R {
@@ -856,7 +1003,7 @@ pub fn double_exponential_smoothing(
     if l < 2 {
         if l == 1 && !s.histograms.is_empty() {
             enh.annos.add(anno::histogram_ignored_in_mixed_range(
-                metric_name(&s.metric),
+                metric_name(s.metric),
                 args[0].pos(),
             ));
         }
@@ -877,10 +1024,41 @@ pub fn double_exponential_smoothing(
     }
     if !s.histograms.is_empty() {
         enh.annos.add(anno::histogram_ignored_in_mixed_range(
-            metric_name(&s.metric),
+            metric_name(s.metric),
             args[0].pos(),
         ));
     }
     push_f(enh, s1);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_start_timestamp_reset, start_time_overlaps};
+
+    #[test]
+    fn start_timestamp_resets() {
+        // Unknown, after the sample, or equal to it (OTel's unknown start): no reset.
+        assert!(!is_start_timestamp_reset(0, 1000, 0, 2000));
+        assert!(!is_start_timestamp_reset(0, 1000, 2500, 2000));
+        assert!(!is_start_timestamp_reset(0, 1000, 2000, 2000));
+        // Cumulative: the start time lies before the previous sample.
+        assert!(!is_start_timestamp_reset(500, 1000, 500, 2000));
+        // A start time after the previous sample: the counter restarted.
+        assert!(is_start_timestamp_reset(500, 1000, 1500, 2000));
+        // Pointing at the previous sample: a delta if that one had a start time of its own...
+        assert!(is_start_timestamp_reset(500, 1000, 1000, 2000));
+        // ...not a cumulative series with unknown start, nor after an invalid start time.
+        assert!(!is_start_timestamp_reset(0, 1000, 1000, 2000));
+        assert!(!is_start_timestamp_reset(1000, 1000, 1000, 2000));
+        assert!(!is_start_timestamp_reset(1500, 1000, 1000, 2000));
+    }
+
+    #[test]
+    fn start_time_overlap() {
+        assert!(!start_time_overlaps(0, 1000, 0));
+        assert!(!start_time_overlaps(500, 1000, 1000)); // delta
+        assert!(!start_time_overlaps(500, 1000, 500)); // cumulative
+        assert!(start_time_overlaps(500, 1000, 200));
+    }
 }

@@ -5,10 +5,10 @@ use std::cmp::Ordering;
 
 use tsdb_index::Labels;
 
-use super::{go_max, go_min, scalar_arg, Helper};
+use super::{go_max, go_min, scalar_arg, Helper, Window};
 use crate::ast::Expr;
 use crate::engine::EngineError;
-use crate::value::{Sample, Series, Vector};
+use crate::value::{Sample, Vector};
 
 type R = Result<(), EngineError>;
 
@@ -31,7 +31,7 @@ macro_rules! math_fn {
     ($($name:ident => $f:expr),* $(,)?) => {
         $(
             #[doc = concat!("`", stringify!($name), "(v)`")]
-            pub fn $name(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+            pub fn $name(vals: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
                 simple(vals, enh, $f)
             }
         )*
@@ -65,7 +65,7 @@ math_fn! {
 }
 
 /// `time()`
-pub fn time(_: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn time(_: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     enh.out.push(Sample::float(
         Labels::empty(),
         enh.ts,
@@ -75,35 +75,35 @@ pub fn time(_: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R
 }
 
 /// `pi()`
-pub fn pi(_: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn pi(_: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     enh.out
         .push(Sample::float(Labels::empty(), enh.ts, std::f64::consts::PI));
     Ok(())
 }
 
 /// `max_of(a, b)`
-pub fn max_of(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn max_of(vals: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     let v = go_max(scalar_arg(vals, 0), scalar_arg(vals, 1));
     enh.out.push(Sample::float(Labels::empty(), enh.ts, v));
     Ok(())
 }
 
 /// `min_of(a, b)`
-pub fn min_of(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn min_of(vals: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     let v = go_min(scalar_arg(vals, 0), scalar_arg(vals, 1));
     enh.out.push(Sample::float(Labels::empty(), enh.ts, v));
     Ok(())
 }
 
 /// `vector(s)`
-pub fn vector(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn vector(vals: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     enh.out
         .push(Sample::float(Labels::empty(), enh.ts, scalar_arg(vals, 0)));
     Ok(())
 }
 
 /// `scalar(v)`: the single float value, or NaN.
-pub fn scalar(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn scalar(vals: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     let mut found = None;
     for s in &vals[0] {
         if s.h.is_none() {
@@ -130,22 +130,22 @@ fn clamp_impl(vals: &[Vector], lo: f64, hi: f64, enh: &mut Helper) -> R {
 }
 
 /// `clamp(v, min, max)`
-pub fn clamp(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn clamp(vals: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     clamp_impl(vals, scalar_arg(vals, 1), scalar_arg(vals, 2), enh)
 }
 
 /// `clamp_max(v, max)`
-pub fn clamp_max(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn clamp_max(vals: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     clamp_impl(vals, f64::NEG_INFINITY, scalar_arg(vals, 1), enh)
 }
 
 /// `clamp_min(v, min)`
-pub fn clamp_min(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn clamp_min(vals: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     clamp_impl(vals, scalar_arg(vals, 1), f64::INFINITY, enh)
 }
 
 /// `round(v, to_nearest=1)`
-pub fn round(vals: &[Vector], _: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn round(vals: &[Vector], _: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     let to = if args.len() >= 2 {
         scalar_arg(vals, 1)
     } else {
@@ -156,7 +156,7 @@ pub fn round(vals: &[Vector], _: Option<&Series>, args: &[Expr], enh: &mut Helpe
 }
 
 /// `timestamp(v)` for a non-selector argument: the sample timestamps (= evaluation time).
-pub fn timestamp(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn timestamp(vals: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     for s in &vals[0] {
         enh.out.push(Sample {
             metric: enh.drop_labels(&s.metric),
@@ -169,8 +169,15 @@ pub fn timestamp(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Help
     Ok(())
 }
 
+/// `start_timestamp(v)` of anything but a vector selector: only samples read straight
+/// from storage have start timestamps (the engine answers `start_timestamp(selector)`
+/// itself), so a computed vector has none and the result is empty, as in Prometheus.
+pub fn start_timestamp(_: &[Vector], _: Option<&Window<'_>>, _: &[Expr], _: &mut Helper) -> R {
+    Ok(())
+}
+
 /// `absent(v)`
-pub fn absent(vals: &[Vector], _: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn absent(vals: &[Vector], _: Option<&Window<'_>>, args: &[Expr], enh: &mut Helper) -> R {
     if !vals[0].is_empty() {
         return Ok(());
     }
@@ -196,7 +203,7 @@ fn nan_first_cmp(a: f64, b: f64, desc: bool) -> Ordering {
 }
 
 /// `sort(v)`: ascending, NaN last.
-pub fn sort(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn sort(vals: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     let mut v: Vector = vals[0].iter().filter(|s| s.h.is_none()).cloned().collect();
     v.sort_by(|a, b| nan_first_cmp(a.f, b.f, false));
     enh.out.extend(v);
@@ -204,7 +211,7 @@ pub fn sort(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -
 }
 
 /// `sort_desc(v)`: descending, NaN last.
-pub fn sort_desc(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+pub fn sort_desc(vals: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
     let mut v: Vector = vals[0].iter().filter(|s| s.h.is_none()).cloned().collect();
     v.sort_by(|a, b| nan_first_cmp(a.f, b.f, true));
     enh.out.extend(v);
@@ -277,14 +284,19 @@ fn sort_by_label_impl(vals: &[Vector], args: &[Expr], enh: &mut Helper, desc: bo
 }
 
 /// `sort_by_label(v, labels...)`
-pub fn sort_by_label(vals: &[Vector], _: Option<&Series>, args: &[Expr], enh: &mut Helper) -> R {
+pub fn sort_by_label(
+    vals: &[Vector],
+    _: Option<&Window<'_>>,
+    args: &[Expr],
+    enh: &mut Helper,
+) -> R {
     sort_by_label_impl(vals, args, enh, false)
 }
 
 /// `sort_by_label_desc(v, labels...)`
 pub fn sort_by_label_desc(
     vals: &[Vector],
-    _: Option<&Series>,
+    _: Option<&Window<'_>>,
     args: &[Expr],
     enh: &mut Helper,
 ) -> R {
@@ -383,7 +395,7 @@ macro_rules! date_fns {
     ($($name:ident => $f:expr),* $(,)?) => {
         $(
             #[doc = concat!("`", stringify!($name), "(v=vector(time()))`")]
-            pub fn $name(vals: &[Vector], _: Option<&Series>, _: &[Expr], enh: &mut Helper) -> R {
+            pub fn $name(vals: &[Vector], _: Option<&Window<'_>>, _: &[Expr], enh: &mut Helper) -> R {
                 date_fn(vals, enh, $f)
             }
         )*

@@ -101,6 +101,7 @@ pub fn test_engine_opts() -> EngineOpts {
         lookback_delta_ms: 5 * 60 * 1000,
         delayed_name_removal: true,
         no_step_subquery_interval_ms: 60_000,
+        use_start_timestamps: true,
     }
 }
 
