@@ -202,6 +202,9 @@ enum Command {
         /// How long a block marked for deletion stays before it is deleted.
         #[arg(long, default_value = "48h", value_parser = parse_duration)]
         delete_delay: i64,
+        /// Do not downsample blocks (Thanos' `--downsampling.disable`).
+        #[arg(long = "downsampling.disable")]
+        downsampling_disable: bool,
         /// Retention of raw blocks (0d: forever).
         #[arg(long = "retention.resolution-raw", default_value = "0d", value_parser = parse_duration)]
         retention_raw: i64,
@@ -523,6 +526,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             retention_raw,
             retention_5m,
             retention_1h,
+            downsampling_disable,
             wait,
             wait_interval,
         } => {
@@ -533,6 +537,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             cfg.replica_labels = replica_labels;
             cfg.vertical_compaction = vertical_compaction;
             cfg.delete_delay_secs = delete_delay / 1000;
+            cfg.downsampling = !downsampling_disable;
             cfg.retention = tsdb_bucket::compactor::ResolutionRetention {
                 raw_ms: retention_raw,
                 five_minutes_ms: retention_5m,
