@@ -128,6 +128,10 @@ enum Command {
         /// warning (requests may still ask with `partial_response=true|false`).
         #[arg(long)]
         no_partial_response: bool,
+        /// Coarsest resolution of downsampled data to read (Thanos' `max_source_resolution`:
+        /// 0s raw only, 5m, 1h); stores answer with the coarsest blocks allowed.
+        #[arg(long = "query.max-source-resolution", default_value = "0s", value_parser = parse_duration)]
+        max_source_resolution: i64,
     },
     /// Start a node on a fresh directory, remote-write a workload into it, query it, and
     /// print what happened (needs no other service).
@@ -388,12 +392,14 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             replica_labels,
             listen,
             no_partial_response,
+            max_source_resolution,
         } => {
             let cfg = tsdb_examples::query::QueryConfig {
                 endpoints,
                 replica_labels,
                 listen,
                 partial_response: !no_partial_response,
+                max_source_resolution,
             };
             return run_role(
                 "query",
