@@ -12,6 +12,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chunkenc::XorAppender;
 use storeapi::downsampled::CounterResets;
+use storeapi::grpc::proto::store_client::StoreClient;
+use storeapi::grpc::proto::{series_response, Aggr, LabelMatcher, SeriesRequest};
 use storeapi::remote::RemoteStores;
 use tsdb_bucket::compactor::{BucketCompactor, CompactorConfig};
 use tsdb_bucket::downsample::aggregate::window_end;
@@ -297,6 +299,15 @@ fn downsampled_aggregates_match_the_raw_samples() {
     let listing = String::from_utf8_lossy(&list.stdout);
     assert!(listing.contains(&m5.ulid().to_string()), "{listing}");
     assert!(listing.contains("72h0m0s"), "{listing}");
+    // promtool analyze reads the index (its chunk statistics skip the unknown encoding).
+    let analyze = std::process::Command::new(&promtool)
+        .args(["tsdb", "analyze"])
+        .arg(&out5)
+        .output()
+        .unwrap();
+    assert!(analyze.status.success(), "{}", String::from_utf8_lossy(&analyze.stderr));
+    let report = String::from_utf8_lossy(&analyze.stdout);
+    assert!(report.contains("Total Series: 5"), "{report}");
 }
 
 /// A raw block uploaded to `bucket` with external labels.
@@ -410,7 +421,7 @@ fn compactor_downsamples_and_promql_reads_the_aggregates() {
     rt.spawn(storeapi::grpc::serve(Arc::new(local), listener, async {
         let _ = stopped.await;
     }));
-    let stores = RemoteStores::new(&[addr], Vec::new(), rt.handle().clone()).unwrap();
+    let stores = RemoteStores::new(&[addr.clone()], Vec::new(), rt.handle().clone()).unwrap();
     let raw_q = stores.clone();
     let ds_q = stores.with_max_source_resolution(RES_5M);
 
@@ -472,5 +483,50 @@ fn compactor_downsamples_and_promql_reads_the_aggregates() {
     let queue = run(&ds_q, "count_over_time(queue_depth{cluster=\"two\"}[1h])");
     assert!(queue.values().flatten().all(|p| p.1 == 120.0 || p.1 < 120.0), "{queue:?}");
     assert!(queue.values().flatten().any(|p| p.1 == 120.0));
+
+    // On the wire: the requested aggregates only, from the coarsest blocks allowed.
+    let series = |window: i64, aggregates: Vec<Aggr>| {
+        rt.block_on(async {
+            let mut client = StoreClient::connect(format!("http://{addr}")).await.unwrap();
+            let req = SeriesRequest {
+                min_time: T0,
+                max_time: T0 + SPAN,
+                matchers: vec![LabelMatcher {
+                    r#type: 0,
+                    name: "__name__".into(),
+                    value: "temperature".into(),
+                }],
+                max_resolution_window: window,
+                aggregates: aggregates.into_iter().map(|a| a as i32).collect(),
+                ..Default::default()
+            };
+            let mut stream = client.series(req).await.unwrap().into_inner();
+            let mut out = Vec::new();
+            while let Some(frame) = stream.message().await.unwrap() {
+                if let Some(series_response::Result::Series(s)) = frame.result {
+                    out.push(s);
+                }
+            }
+            out
+        })
+    };
+    let got = series(RES_5M, vec![Aggr::Min]);
+    assert_eq!(got.len(), 2);
+    for s in &got {
+        assert!(s.labels.iter().any(|l| l.name == "cluster" && l.value == "one"));
+        assert!(s.chunks.iter().all(|c| c.min.is_some()
+            && c.raw.is_none()
+            && c.max.is_none()
+            && c.count.is_none()
+            && c.sum.is_none()
+            && c.counter.is_none()));
+    }
+    let got = series(RES_1H, vec![Aggr::Count, Aggr::Sum]);
+    assert!(got
+        .iter()
+        .flat_map(|s| &s.chunks)
+        .all(|c| c.count.is_some() && c.sum.is_some() && c.raw.is_none()));
+    let got = series(0, vec![Aggr::Min]);
+    assert!(got.iter().flat_map(|s| &s.chunks).all(|c| c.raw.is_some() && c.min.is_none()));
     let _ = stop.send(());
 }
