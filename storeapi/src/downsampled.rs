@@ -11,7 +11,7 @@ use chunkenc::{Encoding, XorAppender};
 use tsdb_core::head::series::ClosedChunk;
 
 use crate::grpc::convert::chunk_encoding;
-use crate::grpc::proto::{AggrChunk, Aggr, Chunk};
+use crate::grpc::proto::{Aggr, AggrChunk, Chunk};
 
 /// The aggregates a selection needs, from the function applied to it (Thanos'
 /// `aggrsFromFunc`): `min`/`min_*` → min, `max`/`max_*` → max, `count`/`count_*` → count,
@@ -339,7 +339,7 @@ mod tests {
             ..agg
         };
         assert!(matches!(
-            series_samples(&[bad.clone()], &[Aggr::Count, Aggr::Sum]),
+            series_samples(std::slice::from_ref(&bad), &[Aggr::Count, Aggr::Sum]),
             Err(DownsampledError::Unaligned { .. })
         ));
         assert!(matches!(

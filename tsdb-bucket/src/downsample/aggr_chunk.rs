@@ -71,7 +71,9 @@ pub enum AggrChunkError {
         offset: usize,
     },
     /// An entry claims more bytes than the chunk holds.
-    #[error("aggregate chunk: the {aggr} entry at byte {offset} needs {needed} bytes, {available} left")]
+    #[error(
+        "aggregate chunk: the {aggr} entry at byte {offset} needs {needed} bytes, {available} left"
+    )]
     Truncated {
         /// The entry.
         aggr: AggrType,
@@ -128,10 +130,8 @@ impl<'a> AggrChunk<'a> {
         let mut parts: [Option<AggrPart<'a>>; 5] = [None; 5];
         let mut off = 0usize;
         for aggr in AggrType::ALL {
-            let (n, len) = read_uvarint(&data[off..]).ok_or(AggrChunkError::BadLength {
-                aggr,
-                offset: off,
-            })?;
+            let (n, len) = read_uvarint(&data[off..])
+                .ok_or(AggrChunkError::BadLength { aggr, offset: off })?;
             let entry = off;
             off += len;
             if n == 0 {
@@ -183,9 +183,8 @@ impl<'a> AggrChunk<'a> {
 
     /// Whether the counter is a histogram chunk (the aggregates of a native histogram series).
     pub fn is_histogram(&self) -> bool {
-        self.get(AggrType::Counter).is_some_and(|p| {
-            matches!(p.encoding, Encoding::Histogram | Encoding::FloatHistogram)
-        })
+        self.get(AggrType::Counter)
+            .is_some_and(|p| matches!(p.encoding, Encoding::Histogram | Encoding::FloatHistogram))
     }
 
     /// The stored form (without the outer `0xFF` byte).

@@ -244,7 +244,13 @@ pub fn downsample_raw(
     let (Some(first), Some(last)) = (data.first(), data.last()) else {
         return Ok(Vec::new());
     };
-    let n = target_chunk_count(first.0, last.0, RAW_RESOLUTION_GUESS, resolution, data.len());
+    let n = target_chunk_count(
+        first.0,
+        last.0,
+        RAW_RESOLUTION_GUESS,
+        resolution,
+        data.len(),
+    );
     downsample_raw_in(data, resolution, n)
 }
 
@@ -506,7 +512,13 @@ mod tests {
                 (180, 10.0),
                 (250, 2.0),
             ],
-            &[(260, 1.0), (300, 10.0), (340, 15.0), (380, 25.0), (420, 35.0)],
+            &[
+                (260, 1.0),
+                (300, 10.0),
+                (340, 15.0),
+                (380, 25.0),
+                (420, 35.0),
+            ],
             &[(460, STALE), (500, 10.0), (540, 3.0)],
         ]);
         let out = downsample_raw(&all, 100).unwrap();
@@ -514,19 +526,47 @@ mod tests {
         let want: Expected = [
             (
                 AggrType::Count,
-                &[(99, 4.0), (199, 3.0), (299, 2.0), (399, 3.0), (499, 1.0), (540, 2.0)],
+                &[
+                    (99, 4.0),
+                    (199, 3.0),
+                    (299, 2.0),
+                    (399, 3.0),
+                    (499, 1.0),
+                    (540, 2.0),
+                ],
             ),
             (
                 AggrType::Sum,
-                &[(99, 7.0), (199, 17.0), (299, 3.0), (399, 50.0), (499, 35.0), (540, 13.0)],
+                &[
+                    (99, 7.0),
+                    (199, 17.0),
+                    (299, 3.0),
+                    (399, 50.0),
+                    (499, 35.0),
+                    (540, 13.0),
+                ],
             ),
             (
                 AggrType::Min,
-                &[(99, 1.0), (199, 2.0), (299, 1.0), (399, 10.0), (499, 35.0), (540, 3.0)],
+                &[
+                    (99, 1.0),
+                    (199, 2.0),
+                    (299, 1.0),
+                    (399, 10.0),
+                    (499, 35.0),
+                    (540, 3.0),
+                ],
             ),
             (
                 AggrType::Max,
-                &[(99, 3.0), (199, 10.0), (299, 2.0), (399, 25.0), (499, 35.0), (540, 10.0)],
+                &[
+                    (99, 3.0),
+                    (199, 10.0),
+                    (299, 2.0),
+                    (399, 25.0),
+                    (499, 35.0),
+                    (540, 10.0),
+                ],
             ),
             (
                 AggrType::Counter,
@@ -560,7 +600,13 @@ mod tests {
                 (180, nan),
                 (250, nan),
             ],
-            &[(260, 1.0), (300, 10.0), (340, 15.0), (380, 25.0), (420, 35.0)],
+            &[
+                (260, 1.0),
+                (300, 10.0),
+                (340, 15.0),
+                (380, 25.0),
+                (420, 35.0),
+            ],
             &[(460, STALE), (500, 10.0), (540, 3.0)],
         ]);
         let out = downsample_raw(&all, 100).unwrap();
@@ -718,7 +764,10 @@ mod tests {
             (AggrType::Max, second_min),
             (AggrType::Counter, second_counter),
         ]);
-        let chunks = [AggrChunk::decode(&a).unwrap(), AggrChunk::decode(&b).unwrap()];
+        let chunks = [
+            AggrChunk::decode(&a).unwrap(),
+            AggrChunk::decode(&b).unwrap(),
+        ];
         let out = downsample_aggr(&chunks, 99, 2299, 499, 500).unwrap();
         assert_eq!(out.len(), 1);
         let want: Expected = [
@@ -758,11 +807,16 @@ mod tests {
     fn counter_only_chunks_become_one() {
         let datas: Vec<Vec<u8>> = (0..4)
             .map(|k| {
-                let s: Vec<(i64, f64)> = (0..120).map(|i| (k * 120 + i, (k * 120 + i) as f64)).collect();
+                let s: Vec<(i64, f64)> = (0..120)
+                    .map(|i| (k * 120 + i, (k * 120 + i) as f64))
+                    .collect();
                 aggr_bytes(&[(AggrType::Counter, &s)])
             })
             .collect();
-        let chunks: Vec<AggrChunk<'_>> = datas.iter().map(|d| AggrChunk::decode(d).unwrap()).collect();
+        let chunks: Vec<AggrChunk<'_>> = datas
+            .iter()
+            .map(|d| AggrChunk::decode(d).unwrap())
+            .collect();
         let out = downsample_aggr(&chunks, 0, 479, 1, 2).unwrap();
         assert_eq!(out.len(), 1);
         let mut want = vec![(0, 0.0)];

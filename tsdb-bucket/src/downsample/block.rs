@@ -128,9 +128,7 @@ pub fn downsample_block(
     writer.add_symbols(block.index().symbols())?;
 
     let index = block.index();
-    let mut postings = index
-        .all_postings()
-        .map_err(|e| block.index_error(e))?;
+    let mut postings = index.all_postings().map_err(|e| block.index_error(e))?;
     let mut labels_buf: Vec<Label<'_>> = Vec::new();
     let mut metas: Vec<ChunkMeta> = Vec::new();
     let mut samples: Vec<(i64, f64)> = Vec::new();
@@ -183,11 +181,17 @@ pub fn downsample_block(
             }
             downsample_raw(&samples, resolution).map_err(series_err)?
         } else {
-            aggregate_series(&block, &metas, current, resolution, &mut skipped_histogram_chunks)
-                .map_err(|e| match e {
-                    Either::Block(b) => DownsampleError::Block(b),
-                    Either::Aggr(a) => series_err(a),
-                })?
+            aggregate_series(
+                &block,
+                &metas,
+                current,
+                resolution,
+                &mut skipped_histogram_chunks,
+            )
+            .map_err(|e| match e {
+                Either::Block(b) => DownsampleError::Block(b),
+                Either::Aggr(a) => series_err(a),
+            })?
         };
         let chunks: Vec<ChunkData<'_>> = out
             .iter()
@@ -302,6 +306,8 @@ fn write_meta_atomically(dir: &Path, meta: &ThanosMeta) -> Result<(), Downsample
     f.write_all(meta.to_json().as_bytes()).map_err(io)?;
     f.sync_all().map_err(io)?;
     std::fs::rename(&tmp, &path).map_err(io)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)?;
     Ok(())
 }

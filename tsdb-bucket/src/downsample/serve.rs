@@ -34,7 +34,11 @@ pub struct LeveledBlocks<'a> {
 impl<'a> LeveledBlocks<'a> {
     /// The blocks of each standard resolution, coarsest first, each by min time.
     fn levels(&self) -> [(i64, Vec<&'a Block>); 3] {
-        let mut levels = [(RES_1H, Vec::new()), (RES_5M, Vec::new()), (RES_RAW, Vec::new())];
+        let mut levels = [
+            (RES_1H, Vec::new()),
+            (RES_5M, Vec::new()),
+            (RES_RAW, Vec::new()),
+        ];
         levels[2].1.extend(self.raw.blocks());
         for (res, blocks) in self.downsampled {
             if let Some(l) = levels.iter_mut().find(|l| l.0 == *res) {
@@ -164,11 +168,13 @@ fn wire_chunk(
                 format!("chunk {chunk_ref:#x}: aggregate {kind} does not exist"),
             )
         })?;
-        *slot = Some(to_proto_chunk(part.encoding, part.data.to_vec()).unwrap_or(Chunk {
-            r#type: 0,
-            data: Vec::new(),
-            hash: 0,
-        }));
+        *slot = Some(
+            to_proto_chunk(part.encoding, part.data.to_vec()).unwrap_or(Chunk {
+                r#type: 0,
+                data: Vec::new(),
+                hash: 0,
+            }),
+        );
     }
     Ok(Some(out))
 }
@@ -226,8 +232,8 @@ mod tests {
         // Block picking is checked on metas only: build tiny in-memory levels by time range.
         let dir = tempfile::tempdir().unwrap();
         let mk = |mint: i64, maxt: i64| -> Block {
-            let mut w = tsdb_core::block::writer::BlockWriter::create(dir.path(), mint, maxt)
-                .unwrap();
+            let mut w =
+                tsdb_core::block::writer::BlockWriter::create(dir.path(), mint, maxt).unwrap();
             w.add_symbols(["__name__", "x"]).unwrap();
             let mut app = chunkenc::XorAppender::new();
             app.append(mint, 1.0).unwrap();
@@ -270,6 +276,9 @@ mod tests {
             blocks_for(&levels, 0, 299, RES_RAW)[1],
             &raw[1]
         ));
-        assert_eq!(range(blocks_for(&levels, 150, 160, RES_5M)), vec![(100, 200)]);
+        assert_eq!(
+            range(blocks_for(&levels, 150, 160, RES_5M)),
+            vec![(100, 200)]
+        );
     }
 }
