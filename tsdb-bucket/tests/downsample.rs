@@ -302,6 +302,16 @@ fn downsampled_aggregates_match_the_raw_samples() {
     assert_eq!(m1.thanos.downsample.resolution, RES_1H);
     assert_eq!(m1.block.compaction.sources, raw_meta.compaction.sources);
     let hour = read_aggregates(&out1.join(m1.ulid().to_string()));
+    let size = |d: &Path| Block::open(d).unwrap().size();
+    eprintln!(
+        "raw block: {} bytes, {} chunks; 5m: {} bytes, {} chunks; 1h: {} bytes, {} chunks",
+        size(&raw_dir),
+        raw_meta.stats.num_chunks,
+        size(&dir5),
+        m5.block.stats.num_chunks,
+        size(&out1.join(m1.ulid().to_string())),
+        m1.block.stats.num_chunks
+    );
     check_against_raw(&hour, &raw, RES_1H);
 
     // The real promtool opens the downsampled block: its meta and index are Prometheus'.
