@@ -22,6 +22,9 @@ pub struct QueryConfig {
     /// Whether a failing store is left out with a warning (Thanos' default) rather than
     /// failing the query; a request's `partial_response` parameter overrides it.
     pub partial_response: bool,
+    /// Coarsest downsampled data the stores may answer with, ms (Thanos'
+    /// `max_source_resolution`; 0: raw data only).
+    pub max_source_resolution: i64,
 }
 
 /// The same stores for every tenant; a request may turn partial responses on or off.
@@ -57,7 +60,9 @@ pub async fn run(
     )
     .map_err(std::io::Error::other)?;
     let router = http_api::read_only_node(Arc::new(Everyone(
-        stores.with_partial_response(cfg.partial_response),
+        stores
+            .with_partial_response(cfg.partial_response)
+            .with_max_source_resolution(cfg.max_source_resolution),
     )));
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     on_bound(listener.local_addr()?);

@@ -77,6 +77,7 @@ pub async fn run(
                 },
             )
             .with_component("store")
+            .with_chunked_storage(store.clone())
             .with_label_sets({
                 let sets = store.clone();
                 move || sets.label_sets()

@@ -2,6 +2,7 @@
 //! allocate without bound. The libFuzzer binaries in `fuzz_targets/` call them, and the tests in
 //! `tests/` run them over seed inputs and pseudo-random mutations on every CI run.
 
+pub mod aggr_chunk;
 pub mod api_params;
 pub mod compact_chunks;
 pub mod float_histogram_chunk;

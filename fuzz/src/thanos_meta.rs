@@ -1,7 +1,7 @@
-//! Thanos `meta.json`, deletion and no-compact marks: arbitrary bytes parse or fail cleanly,
+//! Thanos `meta.json`, deletion, no-compact and no-downsample marks: arbitrary bytes parse or fail cleanly,
 //! and whatever parses survives a write/read round trip unchanged.
 
-use tsdb_bucket::meta::{DeletionMark, NoCompactMark, ThanosMeta};
+use tsdb_bucket::meta::{DeletionMark, NoCompactMark, NoDownsampleMark, ThanosMeta};
 
 /// Parses `data` as each Thanos JSON file; round-trips what parses.
 pub fn thanos_meta(data: &[u8]) {
@@ -12,6 +12,12 @@ pub fn thanos_meta(data: &[u8]) {
     if let Ok(mark) = DeletionMark::from_json(data) {
         assert_eq!(
             DeletionMark::from_json(mark.to_json().as_bytes()).ok(),
+            Some(mark)
+        );
+    }
+    if let Ok(mark) = NoDownsampleMark::from_json(data) {
+        assert_eq!(
+            NoDownsampleMark::from_json(mark.to_json().as_bytes()).ok(),
             Some(mark)
         );
     }

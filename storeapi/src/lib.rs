@@ -6,11 +6,13 @@
 //! - [`grpc`]: the StoreAPI (`thanos.Store`, `thanos.info.Info`) server over any
 //!   `Queryable`, and generated clients.
 //! - [`remote`]: a `Queryable` over StoreAPI endpoints (the querier), with store selection,
-//!   partial responses and [`dedup`] of HA replicas.
+//!   partial responses and [`dedup`] of HA replicas; [`downsampled`] reads series that
+//!   stores answer with downsampled aggregates.
 //!
 //! Not yet: a Rust `Store` trait apart from the gRPC types. See the project README.
 
 pub mod dedup;
+pub mod downsampled;
 pub mod grpc;
 pub mod prompb;
 pub mod remote;

@@ -15,10 +15,13 @@
 //! - [`store`]: the bucket store: blocks queried in place through sparse local copies filled
 //!   by byte-range reads, as a `Queryable` with each block's external labels.
 //!
-//! Not yet: Thanos' index-header file, memcached/LRU caches and downsampling; see the
-//! project README.
+//! - [`downsample`]: Thanos' downsampling to 5 m and 1 h aggregates (aggregate chunks, the
+//!   windowing, whole blocks) and the serving of downsampled blocks through the StoreAPI.
+//!
+//! Not yet: Thanos' index-header file and memcached/LRU caches; see the project README.
 
 pub mod compactor;
+pub mod downsample;
 pub mod error;
 pub mod meta;
 pub mod objstore;

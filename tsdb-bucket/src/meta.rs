@@ -25,6 +25,8 @@ use ulid::Ulid;
 pub const DELETION_MARK_FILENAME: &str = "deletion-mark.json";
 /// Object name of a block's no-compact marker.
 pub const NO_COMPACT_MARK_FILENAME: &str = "no-compact-mark.json";
+/// Name of the mark that keeps the compactor from downsampling a block.
+pub const NO_DOWNSAMPLE_MARK_FILENAME: &str = "no-downsample-mark.json";
 /// The Thanos extension version we write and read.
 pub const THANOS_VERSION: u32 = 1;
 
@@ -180,6 +182,52 @@ pub struct DeletionMark {
     pub details: String,
     /// When the mark was written, Unix seconds.
     pub deletion_time: i64,
+}
+
+/// `no-downsample-mark.json`: the compactor does not downsample the block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoDownsampleMark {
+    /// The block.
+    pub id: Ulid,
+    /// Always 1.
+    pub version: u32,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub details: String,
+    /// When the mark was written, Unix seconds.
+    pub no_downsample_time: i64,
+    /// Why (free text, e.g. `manual`).
+    pub reason: String,
+}
+
+impl NoDownsampleMark {
+    /// A mark written now.
+    pub fn now(id: Ulid, reason: &str, details: &str) -> Self {
+        NoDownsampleMark {
+            id,
+            version: 1,
+            details: details.to_string(),
+            no_downsample_time: chrono::Utc::now().timestamp(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Parses a mark; the version must be 1.
+    pub fn from_json(data: &[u8]) -> Result<Self, String> {
+        let mark: Self = serde_json::from_slice(data).map_err(|e| e.to_string())?;
+        if mark.version != 1 {
+            return Err(format!(
+                "unexpected no-downsample mark version {}",
+                mark.version
+            ));
+        }
+        Ok(mark)
+    }
+
+    /// Serialises as Thanos does.
+    pub fn to_json(&self) -> String {
+        to_tab_json(self)
+    }
 }
 
 /// `no-compact-mark.json`: the compactor leaves the block alone.

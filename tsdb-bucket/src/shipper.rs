@@ -98,6 +98,7 @@ pub struct Shipper {
     bucket: Bucket,
     labels: BTreeMap<String, String>,
     source: String,
+    resolution: i64,
     upload_compacted: bool,
     record_state: bool,
     progress: Option<Box<ProgressFn>>,
@@ -112,6 +113,7 @@ impl Shipper {
             bucket,
             labels: BTreeMap::new(),
             source: source::SIDECAR.to_string(),
+            resolution: 0,
             upload_compacted: false,
             record_state: true,
             progress: None,
@@ -127,6 +129,12 @@ impl Shipper {
     /// The `thanos.source` written (see [`crate::meta::source`]).
     pub fn with_source(mut self, source: &str) -> Self {
         self.source = source.to_string();
+        self
+    }
+
+    /// Sets the `downsample.resolution` recorded in uploaded metas (ms; default 0, raw).
+    pub fn with_resolution(mut self, resolution: i64) -> Self {
+        self.resolution = resolution;
         self
     }
 
@@ -291,6 +299,9 @@ impl Shipper {
                 version: THANOS_VERSION,
                 labels: self.labels.clone(),
                 source: self.source.clone(),
+                downsample: crate::meta::Downsample {
+                    resolution: self.resolution,
+                },
                 segment_files: segments,
                 files,
                 upload_time: Some(chrono::Utc::now().to_rfc3339()),

@@ -128,6 +128,10 @@ enum Command {
         /// warning (requests may still ask with `partial_response=true|false`).
         #[arg(long)]
         no_partial_response: bool,
+        /// Coarsest resolution of downsampled data to read (Thanos' `max_source_resolution`:
+        /// 0s raw only, 5m, 1h); stores answer with the coarsest blocks allowed.
+        #[arg(long = "query.max-source-resolution", default_value = "0s", value_parser = parse_duration)]
+        max_source_resolution: i64,
     },
     /// Start a node on a fresh directory, remote-write a workload into it, query it, and
     /// print what happened (needs no other service).
@@ -202,6 +206,9 @@ enum Command {
         /// How long a block marked for deletion stays before it is deleted.
         #[arg(long, default_value = "48h", value_parser = parse_duration)]
         delete_delay: i64,
+        /// Do not downsample blocks (Thanos' `--downsampling.disable`).
+        #[arg(long = "downsampling.disable")]
+        downsampling_disable: bool,
         /// Retention of raw blocks (0d: forever).
         #[arg(long = "retention.resolution-raw", default_value = "0d", value_parser = parse_duration)]
         retention_raw: i64,
@@ -385,12 +392,14 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             replica_labels,
             listen,
             no_partial_response,
+            max_source_resolution,
         } => {
             let cfg = tsdb_examples::query::QueryConfig {
                 endpoints,
                 replica_labels,
                 listen,
                 partial_response: !no_partial_response,
+                max_source_resolution,
             };
             return run_role(
                 "query",
@@ -523,6 +532,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             retention_raw,
             retention_5m,
             retention_1h,
+            downsampling_disable,
             wait,
             wait_interval,
         } => {
@@ -533,6 +543,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             cfg.replica_labels = replica_labels;
             cfg.vertical_compaction = vertical_compaction;
             cfg.delete_delay_secs = delete_delay / 1000;
+            cfg.downsampling = !downsampling_disable;
             cfg.retention = tsdb_bucket::compactor::ResolutionRetention {
                 raw_ms: retention_raw,
                 five_minutes_ms: retention_5m,

@@ -60,6 +60,27 @@ fn print_report(r: &CompactorReport, out: &mut dyn Write) -> Result<(), CliError
             )?,
         }
     }
+    for d in &r.downsampled {
+        match d.output {
+            Some(id) => writeln!(
+                out,
+                "downsampled {} to {} ms into {id}",
+                d.input, d.resolution
+            )?,
+            None => writeln!(
+                out,
+                "downsampled {} to {} ms: no float sample, nothing written",
+                d.input, d.resolution
+            )?,
+        }
+        if d.skipped_histogram_chunks > 0 {
+            writeln!(
+                out,
+                "  left out {} native histogram chunks (not downsampled yet)",
+                d.skipped_histogram_chunks
+            )?;
+        }
+    }
     for u in &r.marked_duplicates {
         writeln!(
             out,

@@ -22,7 +22,7 @@ use tsdb_index::{Labels, LabelsBuilder, MatchType, Matcher};
 use super::convert::{matchers, to_proto_chunk, to_proto_labels};
 use super::proto::info::{info_server, InfoRequest, InfoResponse, StoreInfo, TsdbInfo};
 use super::proto::{
-    series_response, store_server, AggrChunk, LabelNamesRequest, LabelNamesResponse,
+    series_response, store_server, Aggr, AggrChunk, LabelNamesRequest, LabelNamesResponse,
     LabelValuesRequest, LabelValuesResponse, Series, SeriesRequest, SeriesResponse, ZLabelSet,
 };
 
@@ -32,6 +32,32 @@ pub const SAMPLES_PER_CHUNK: usize = 120;
 type TimeRange = dyn Fn() -> (i64, i64) + Send + Sync;
 /// The label sets of the data behind a store and each one's time range.
 type LabelSets = dyn Fn() -> Vec<(Labels, i64, i64)> + Send + Sync;
+
+/// What a [`ChunkedStorage`] is asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkSelection<'a> {
+    /// Start of the range, ms (inclusive).
+    pub mint: i64,
+    /// End of the range, ms (inclusive).
+    pub maxt: i64,
+    /// Matchers on the stored labels (external labels already handled).
+    pub matchers: &'a [Matcher],
+    /// The coarsest resolution the client accepts (Thanos' `max_resolution_window`).
+    pub max_resolution_window: i64,
+    /// The aggregates to send for downsampled chunks.
+    pub aggregates: &'a [Aggr],
+}
+
+/// Storage that hands out its stored chunks as they are, downsampled aggregates included
+/// (a bucket of blocks of several resolutions), instead of samples.
+pub trait ChunkedStorage: Send + Sync {
+    /// The matching series with their chunks overlapping the range: raw chunks in `raw`,
+    /// downsampled ones with the requested aggregates set. Series in any order.
+    fn select_chunks(
+        &self,
+        sel: &ChunkSelection<'_>,
+    ) -> tsdb_core::storage::Result<Vec<(Labels, Vec<AggrChunk>)>>;
+}
 
 /// A StoreAPI server over local storage (cheap to clone: its parts are shared).
 #[derive(Clone)]
@@ -43,6 +69,8 @@ pub struct LocalStore {
     /// their own, such as a bucket of blocks from many sources); else the external labels.
     label_sets: Option<Arc<LabelSets>>,
     component: String,
+    /// When set, series (with chunks) come from here rather than from `storage`.
+    chunked: Option<Arc<dyn ChunkedStorage>>,
 }
 
 impl LocalStore {
@@ -59,7 +87,17 @@ impl LocalStore {
             time_range: Arc::new(time_range),
             label_sets: None,
             component: "store".into(),
+            chunked: None,
         }
+    }
+
+    /// Answers `Series` calls that want chunks from `chunked`, which sends stored chunks
+    /// as they are (downsampled aggregates included) and honours the request's
+    /// `max_resolution_window` and `aggregates`; labels and `skip_chunks` calls still use
+    /// the queryable.
+    pub fn with_chunked_storage(mut self, chunked: Arc<dyn ChunkedStorage>) -> Self {
+        self.chunked = Some(chunked);
+        self
     }
 
     /// Reports these label sets (each with its time range) in `Info` instead of the
@@ -117,6 +155,9 @@ impl LocalStore {
         tx: &mpsc::Sender<Result<SeriesResponse, Status>>,
     ) -> Result<(), Status> {
         let internal = |e: tsdb_core::storage::StorageError| Status::internal(e.to_string());
+        if let (Some(chunked), false) = (&self.chunked, req.skip_chunks) {
+            return self.send_chunked(chunked.as_ref(), req, ms, tx);
+        }
         let querier = self
             .storage
             .querier(req.min_time, req.max_time)
@@ -196,6 +237,65 @@ impl LocalStore {
             usize::MAX
         };
         for (_, series) in held.into_iter().take(limit) {
+            if !send(tx, series) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl LocalStore {
+    /// Streams the series of a [`ChunkedStorage`], sorted by their labels with the external
+    /// labels added and the replica labels removed.
+    fn send_chunked(
+        &self,
+        chunked: &dyn ChunkedStorage,
+        req: &SeriesRequest,
+        ms: Vec<Matcher>,
+        tx: &mpsc::Sender<Result<SeriesResponse, Status>>,
+    ) -> Result<(), Status> {
+        let mut aggregates = Vec::new();
+        for a in &req.aggregates {
+            let aggr = Aggr::try_from(*a)
+                .map_err(|_| Status::invalid_argument(format!("unknown aggregate {a}")))?;
+            aggregates.push(aggr);
+        }
+        let sel = ChunkSelection {
+            mint: req.min_time,
+            maxt: req.max_time,
+            matchers: &ms,
+            max_resolution_window: req.max_resolution_window,
+            aggregates: &aggregates,
+        };
+        let found = chunked
+            .select_chunks(&sel)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let drop: Vec<&str> = req
+            .without_replica_labels
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let mut out: Vec<(Labels, Vec<AggrChunk>)> = found
+            .into_iter()
+            .filter(|(_, chunks)| !chunks.is_empty())
+            .map(|(l, chunks)| {
+                let l = self.with_external(&l);
+                let l = if drop.is_empty() { l } else { l.without(&drop) };
+                (l, chunks)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        let limit = if req.limit > 0 {
+            req.limit as usize
+        } else {
+            usize::MAX
+        };
+        for (labels, chunks) in out.into_iter().take(limit) {
+            let series = Series {
+                labels: to_proto_labels(&labels),
+                chunks,
+            };
             if !send(tx, series) {
                 break;
             }

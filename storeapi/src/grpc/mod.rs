@@ -10,7 +10,7 @@ pub mod convert;
 pub mod local;
 pub mod snappy;
 
-pub use local::LocalStore;
+pub use local::{ChunkSelection, ChunkedStorage, LocalStore};
 
 /// Messages and services generated from `proto/thanos/*.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

@@ -28,6 +28,7 @@ use tsdb_core::storage::{
 use tsdb_index::{Labels, Matcher};
 
 use crate::dedup::PenaltyDedupIterator;
+use crate::downsampled::{aggrs_from_func, float_chunks, series_samples};
 use crate::grpc::convert::{chunk_encoding, from_proto_labels, to_proto_matchers};
 use crate::grpc::proto::store_client::StoreClient;
 use crate::grpc::proto::{
@@ -45,6 +46,10 @@ pub struct RemoteStores {
     replica_labels: Arc<Vec<String>>,
     runtime: Handle,
     partial_response: bool,
+    /// Coarsest resolution (ms) of downsampled data the stores may answer with (0: raw).
+    max_source_resolution: i64,
+    /// Whether a range query may also use data as coarse as a fifth of its step.
+    auto_downsampling: bool,
 }
 
 /// The series of one request, grouped by labels without replica labels: one chunk list per
@@ -99,7 +104,37 @@ impl RemoteStores {
             replica_labels: Arc::new(replica_labels),
             runtime,
             partial_response: true,
+            max_source_resolution: 0,
+            auto_downsampling: false,
         })
+    }
+
+    /// The same stores, allowing downsampled data as coarse as `ms` (Thanos'
+    /// `max_source_resolution`: 0 raw only, 300000 up to 5 m, 3600000 up to 1 h).
+    pub fn with_max_source_resolution(&self, ms: i64) -> Self {
+        RemoteStores {
+            max_source_resolution: ms.max(0),
+            ..self.clone()
+        }
+    }
+
+    /// The same stores with auto-downsampling on or off (Thanos'
+    /// `--query.auto-downsampling`): a range query then also accepts data whose resolution
+    /// is at most a fifth of its step.
+    pub fn with_auto_downsampling(&self, enabled: bool) -> Self {
+        RemoteStores {
+            auto_downsampling: enabled,
+            ..self.clone()
+        }
+    }
+
+    /// The resolution window sent to the stores for a selection with `hints`.
+    fn resolution_window(&self, hints: Option<&SelectHints>) -> i64 {
+        let auto = match hints {
+            Some(h) if self.auto_downsampling => h.step / 5,
+            _ => 0,
+        };
+        self.max_source_resolution.max(auto)
     }
 
     /// The same stores with partial responses on (a failing store becomes a warning) or
@@ -140,18 +175,23 @@ impl RemoteStores {
             .collect()
     }
 
-    /// Every series of the selected endpoints matching `ms` in `[mint, maxt]`.
+    /// Every series of the selected endpoints matching `ms` in `[mint, maxt]`. Series that
+    /// come back downsampled are read through the aggregates the hints' function needs.
     fn fetch(
         &self,
         mint: i64,
         maxt: i64,
         ms: &[Matcher],
+        hints: Option<&SelectHints>,
         warnings: &Mutex<Vec<String>>,
     ) -> Result<Grouped> {
+        let aggrs = aggrs_from_func(hints.and_then(|h| h.func.as_deref()));
         let req = SeriesRequest {
             min_time: mint,
             max_time: maxt,
             matchers: to_proto_matchers(ms),
+            max_resolution_window: self.resolution_window(hints),
+            aggregates: aggrs.iter().map(|a| *a as i32).collect(),
             partial_response_strategy: if self.partial_response {
                 PartialResponseStrategy::Warn as i32
             } else {
@@ -211,6 +251,21 @@ impl RemoteStores {
                 .extend(store_warnings);
             for s in series {
                 let labels = from_proto_labels(&s.labels).without(&replica);
+                if s.chunks.iter().any(|c| c.raw.is_none()) {
+                    let mut aggr_chunks = s.chunks;
+                    aggr_chunks.sort_by_key(|c| c.min_time);
+                    let samples = series_samples(&aggr_chunks, &aggrs).map_err(|e| {
+                        StorageError::Corrupt {
+                            file: format!("downsampled series {labels}"),
+                            message: e.to_string(),
+                        }
+                    })?;
+                    grouped
+                        .entry(labels)
+                        .or_default()
+                        .push(float_chunks(&samples, 120));
+                    continue;
+                }
                 let mut chunks: Vec<ClosedChunk> = s
                     .chunks
                     .into_iter()
@@ -301,7 +356,7 @@ impl Querier for RemoteQuerier<'_> {
     ) -> Result<Box<dyn SeriesSet + 'b>> {
         let grouped = self
             .stores
-            .fetch(self.mint, self.maxt, matchers, &self.warnings)?;
+            .fetch(self.mint, self.maxt, matchers, hints, &self.warnings)?;
         // Thanos adjusts counters at replica switches for these functions only.
         let counter = hints
             .and_then(|h| h.func.as_deref())

@@ -15,14 +15,18 @@
 //! 4. downloads a plan's blocks, merges them locally, uploads the result (`meta.json`
 //!    last, `thanos.source` = `compactor`, the group's labels) and only then marks the
 //!    inputs for deletion; repeats until no group has a plan;
-//! 5. marks for deletion the blocks beyond their resolution's retention;
-//! 6. deletes the blocks whose deletion mark is older than the delete delay (`meta.json`
+//! 5. downsamples raw blocks of at least 40 h to 5 m and 5 m blocks of at least 10 days to
+//!    1 h, unless done already for all their sources or marked `no-downsample-mark.json`
+//!    ([`downsampling`]; off with [`CompactorConfig::downsampling`] false);
+//! 6. marks for deletion the blocks beyond their resolution's retention;
+//! 7. deletes the blocks whose deletion mark is older than the delete delay (`meta.json`
 //!    first, so a half-deleted block reads as partial, the mark last), and aborted partial
 //!    uploads (no `meta.json`, nothing written for two days).
 //!
 //! Every step leaves the bucket consistent, so the compactor can be killed at any point.
-//! Not yet: downsampling (groups of downsampled blocks are left alone).
+//! Not yet: compacting downsampled blocks together (their groups are left alone).
 
+pub mod downsampling;
 pub mod sync;
 
 use std::path::{Path, PathBuf};
@@ -85,6 +89,9 @@ pub struct CompactorConfig {
     /// Seconds after its last write that a block without `meta.json` counts as an aborted
     /// upload and is deleted (Thanos: 2 days; an upload in progress is younger).
     pub partial_upload_max_age_secs: i64,
+    /// Downsample blocks after compacting (Thanos' default; `--downsampling.disable` turns
+    /// it off).
+    pub downsampling: bool,
 }
 
 impl CompactorConfig {
@@ -98,6 +105,7 @@ impl CompactorConfig {
             delete_delay_secs: 48 * 3600,
             retention: ResolutionRetention::default(),
             partial_upload_max_age_secs: 48 * 3600,
+            downsampling: true,
         }
     }
 }
@@ -126,6 +134,8 @@ pub struct CompactorReport {
     pub deleted: Vec<Ulid>,
     /// Aborted partial uploads deleted.
     pub deleted_partial: Vec<String>,
+    /// Blocks downsampled, in order.
+    pub downsampled: Vec<downsampling::Downsampling>,
     /// Groups left alone, with the reason (downsampled data, no-compact marks in the way).
     pub skipped_groups: Vec<(String, String)>,
     /// Directories without a usable `meta.json`, with the reason.
@@ -181,6 +191,9 @@ impl BucketCompactor {
             report
                 .compactions
                 .push(self.compact_group(&key, &plan).await?);
+        }
+        if self.cfg.downsampling {
+            report.downsampled = self.downsample_all().await?;
         }
         report.marked_by_retention = self.apply_retention().await?;
         report.deleted = self.delete_marked().await?;

@@ -7,7 +7,8 @@ use ulid::Ulid;
 
 use crate::error::BucketError;
 use crate::meta::{
-    DeletionMark, NoCompactMark, ThanosMeta, DELETION_MARK_FILENAME, NO_COMPACT_MARK_FILENAME,
+    DeletionMark, NoCompactMark, NoDownsampleMark, ThanosMeta, DELETION_MARK_FILENAME,
+    NO_COMPACT_MARK_FILENAME, NO_DOWNSAMPLE_MARK_FILENAME,
 };
 use crate::objstore::Bucket;
 use tsdb_core::block::meta::META_FILENAME;
@@ -21,6 +22,8 @@ pub struct BucketBlock {
     pub deletion_mark: Option<DeletionMark>,
     /// Its no-compact mark, if marked.
     pub no_compact: Option<NoCompactMark>,
+    /// Its no-downsample mark, if marked.
+    pub no_downsample: Option<NoDownsampleMark>,
 }
 
 impl BucketBlock {
@@ -121,10 +124,18 @@ impl BucketState {
                 NoCompactMark::from_json,
             )
             .await?;
+            let no_downsample = read_mark(
+                bucket,
+                format!("{dir}/{NO_DOWNSAMPLE_MARK_FILENAME}"),
+                "no-downsample mark",
+                NoDownsampleMark::from_json,
+            )
+            .await?;
             state.blocks.push(BucketBlock {
                 meta,
                 deletion_mark,
                 no_compact,
+                no_downsample,
             });
         }
         state

@@ -11,11 +11,13 @@
 //!
 //! The store is a [`Queryable`]: series carry their block's external labels
 //! (`thanos.labels`), and a matcher on an external label selects blocks without reading
-//! them. [`FetchStats`] counts the requests and bytes read from the bucket.
+//! them. [`FetchStats`] counts the requests and bytes read from the bucket. Downsampled
+//! blocks are served only through the StoreAPI chunk path (`ChunkedStorage`), which picks
+//! the resolution per request; the sample path (`Queryable`) reads raw blocks.
 //!
 //! Not yet: Thanos' binary index-header file (the same sections are fetched into the sparse
 //! copy instead), memcached and in-memory LRU caches (pages stay on local disk for the
-//! life of the process), request limits, and downsampled data.
+//! life of the process) and request limits.
 
 pub mod fetch;
 pub mod lazy_file;
@@ -244,7 +246,7 @@ impl BucketStore {
         &self,
         opened: &BTreeMap<Ulid, Arc<OpenedBlock>>,
     ) -> Result<Vec<LabeledBlocks>, BucketError> {
-        let mut by_labels: BTreeMap<Labels, Vec<Block>> = BTreeMap::new();
+        let mut by_labels: BTreeMap<Labels, BTreeMap<i64, Vec<Block>>> = BTreeMap::new();
         for b in opened.values() {
             let labels = Labels::from_pairs(
                 b.meta
@@ -256,21 +258,51 @@ impl BucketStore {
             by_labels
                 .entry(labels)
                 .or_default()
+                .entry(b.meta.thanos.downsample.resolution)
+                .or_default()
                 .push(self.open_block(b)?);
         }
         Ok(by_labels
             .into_iter()
-            .map(|(labels, blocks)| {
-                let min_time = blocks.iter().map(|b| b.meta().min_time).min().unwrap_or(0);
-                let max_time = blocks.iter().map(|b| b.meta().max_time).max().unwrap_or(0);
+            .map(|(labels, mut levels)| {
+                let all = levels.values().flatten();
+                let min_time = all.clone().map(|b| b.meta().min_time).min().unwrap_or(0);
+                let max_time = all.map(|b| b.meta().max_time).max().unwrap_or(0);
+                let raw = levels.remove(&0).unwrap_or_default();
                 LabeledBlocks {
                     labels,
                     min_time,
                     max_time,
-                    blocks: Arc::new(Blocks::new(blocks)),
+                    blocks: Arc::new(Blocks::new(raw)),
+                    downsampled: levels
+                        .into_iter()
+                        .map(|(res, blocks)| (res, Arc::new(Blocks::new(blocks))))
+                        .collect(),
                 }
             })
             .collect())
+    }
+}
+
+/// The StoreAPI's chunk path: stored chunks as they are, downsampled blocks included, at
+/// the coarsest resolution a request allows (see [`crate::downsample::serve`]). The
+/// `Queryable` path reads raw blocks only.
+impl storeapi::grpc::ChunkedStorage for BucketStore {
+    fn select_chunks(
+        &self,
+        sel: &storeapi::grpc::ChunkSelection<'_>,
+    ) -> storage::Result<Vec<(Labels, Vec<storeapi::grpc::proto::AggrChunk>)>> {
+        let groups = self.snapshot();
+        let sets: Vec<crate::downsample::serve::LeveledBlocks<'_>> = groups
+            .iter()
+            .filter(|g| g.min_time <= sel.maxt && g.max_time > sel.mint)
+            .map(|g| crate::downsample::serve::LeveledBlocks {
+                labels: &g.labels,
+                raw: &g.blocks,
+                downsampled: &g.downsampled,
+            })
+            .collect();
+        crate::downsample::serve::select_chunks(&sets, sel)
     }
 }
 

@@ -18,8 +18,10 @@ pub struct LabeledBlocks {
     pub min_time: i64,
     /// End of the newest block of the group.
     pub max_time: i64,
-    /// The blocks.
+    /// The raw blocks (what the sample path queries).
     pub blocks: Arc<Blocks>,
+    /// Downsampled blocks by resolution (served through the StoreAPI's chunk path only).
+    pub downsampled: Vec<(i64, Arc<Blocks>)>,
 }
 
 /// One group as a query sees it.
