@@ -7,6 +7,7 @@ pub mod compact_chunks;
 pub mod float_histogram_chunk;
 pub mod harness;
 pub mod histogram_chunk;
+pub mod index_header;
 pub mod index_reader;
 pub mod openmetrics;
 pub mod promql_parser;
