@@ -160,7 +160,11 @@ fn store_flags_set_caches_lazy_readers_and_limits() {
         .args(["--bucket", &url, "-q"])
         .output()
         .unwrap();
-    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
     let cache = tmp.path().join("cache");
     let store = start_tsdb(
         &[
@@ -214,9 +218,14 @@ fn store_flags_set_caches_lazy_readers_and_limits() {
         &[],
     );
     assert_eq!(many.status, 500, "{}", many.body);
-    assert!(many.body.contains("\"errorType\":\"internal\""), "{}", many.body);
     assert!(
-        many.body.contains("exceeded series limit: limit 3 violated"),
+        many.body.contains("\"errorType\":\"internal\""),
+        "{}",
+        many.body
+    );
+    assert!(
+        many.body
+            .contains("exceeded series limit: limit 3 violated"),
         "{}",
         many.body
     );
@@ -224,7 +233,9 @@ fn store_flags_set_caches_lazy_readers_and_limits() {
         use storeapi::grpc::proto::{
             label_matcher::Type, store_client::StoreClient, LabelMatcher, SeriesRequest,
         };
-        let mut c = StoreClient::connect(format!("http://{grpc}")).await.unwrap();
+        let mut c = StoreClient::connect(format!("http://{grpc}"))
+            .await
+            .unwrap();
         let req = SeriesRequest {
             min_time: i64::MIN,
             max_time: i64::MAX,
@@ -250,7 +261,9 @@ fn store_flags_set_caches_lazy_readers_and_limits() {
         }
     });
     assert!(
-        status.message().contains("exceeded series limit: limit 3 violated"),
+        status
+            .message()
+            .contains("exceeded series limit: limit 3 violated"),
         "{status:?}"
     );
     let metrics = get(&format!("http://{http}/metrics"), &[], &[]).body;

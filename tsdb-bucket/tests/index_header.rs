@@ -127,7 +127,10 @@ fn damaged_headers_are_typed_errors() {
     magic[0] = 0;
     assert!(matches!(
         IndexHeader::parse("x", magic),
-        Err(IndexHeaderError::BadMagic { found: 0x00AA_D792, .. })
+        Err(IndexHeaderError::BadMagic {
+            found: 0x00AA_D792,
+            ..
+        })
     ));
     let mut version = good.clone();
     version[4] = 2;

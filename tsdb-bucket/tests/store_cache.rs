@@ -181,7 +181,16 @@ impl Memcached {
             .unwrap()
             .port();
         let mut cmd = Command::new(bin);
-        cmd.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0", "-m", "64"]);
+        cmd.args([
+            "-l",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "0",
+            "-m",
+            "64",
+        ]);
         // memcached refuses to run as root without a user to switch to.
         cmd.args(["-u", "root"]);
         let child = cmd
@@ -261,9 +270,12 @@ async fn memcached_serves_a_restarted_store_without_bucket_reads() {
                 .unwrap(),
             )
         };
-        let first =
-            BucketStore::with_options(bucket.clone(), &cache_dir, options(memcached(), memcached()))
-                .unwrap();
+        let first = BucketStore::with_options(
+            bucket.clone(),
+            &cache_dir,
+            options(memcached(), memcached()),
+        )
+        .unwrap();
         first.sync().unwrap();
         let answer = dump(&first, &narrow()).unwrap();
         assert!(!answer.is_empty());
@@ -331,10 +343,7 @@ async fn request_limits_refuse_with_thanos_errors() {
             format!("exceeded series limit: limit {} violated (got {n})", n - 1)
         );
         assert_eq!(
-            below
-                .metrics()
-                .dropped_series_limit
-                .load(Ordering::Relaxed),
+            below.metrics().dropped_series_limit.load(Ordering::Relaxed),
             1
         );
         // 120 samples: one chunk, and the narrow query needs more.

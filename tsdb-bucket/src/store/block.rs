@@ -117,18 +117,18 @@ impl StoreBlock {
             self.index_size,
         );
         let (p, stats) = (path.clone(), self.ctx.fetch_stats.clone());
-        let (h, source) = self
-            .ctx
-            .fetcher
-            .run(async move {
-                index_header::load_or_build(&p, &bucket, &key, size, Some(&stats)).await
-            })
-            .map_err(|e| BucketError::io("build index-header", &path, e))?
-            .map_err(|e| BucketError::Corrupt {
-                what: "index-header",
-                key: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+        let (h, source) =
+            self.ctx
+                .fetcher
+                .run(async move {
+                    index_header::load_or_build(&p, &bucket, &key, size, Some(&stats)).await
+                })
+                .map_err(|e| BucketError::io("build index-header", &path, e))?
+                .map_err(|e| BucketError::Corrupt {
+                    what: "index-header",
+                    key: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
         if count_reuse || source != HeaderSource::Reused {
             self.ctx.header_stats.count(source);
         }
@@ -172,7 +172,10 @@ impl StoreBlock {
         for (name, _) in &self.segments {
             let _ = std::fs::remove_file(self.dir.join(name));
         }
-        self.ctx.header_stats.unloads.fetch_add(1, Ordering::Relaxed);
+        self.ctx
+            .header_stats
+            .unloads
+            .fetch_add(1, Ordering::Relaxed);
         true
     }
 
@@ -214,7 +217,12 @@ impl StoreBlock {
             };
             let series_end = after(
                 toc.series,
-                &[toc.label_indices, toc.label_indices_table, toc.postings, toc.postings_table],
+                &[
+                    toc.label_indices,
+                    toc.label_indices_table,
+                    toc.postings,
+                    toc.postings_table,
+                ],
             );
             let postings_end = after(toc.postings, &[toc.label_indices_table, toc.postings_table]);
             index = index.with_cache(

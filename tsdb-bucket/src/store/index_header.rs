@@ -220,7 +220,8 @@ impl IndexHeader {
         symbols: &[u8],
         postings_to_end: &[u8],
     ) -> Vec<u8> {
-        let mut b = Vec::with_capacity(HEADER_LEN + symbols.len() + postings_to_end.len() + TOC_LEN);
+        let mut b =
+            Vec::with_capacity(HEADER_LEN + symbols.len() + postings_to_end.len() + TOC_LEN);
         b.extend_from_slice(&MAGIC.to_be_bytes());
         b.push(FORMAT_V1);
         b.push(index_version);
@@ -399,15 +400,15 @@ impl IndexHeader {
     ) -> Result<IndexHeader, IndexHeaderError> {
         let fetch = |range: Range<u64>| async move {
             let want = range.end - range.start;
-            let data = bucket
-                .get_range(key, range.clone())
-                .await
-                .map_err(|e| IndexHeaderError::Fetch {
+            let data = bucket.get_range(key, range.clone()).await.map_err(|e| {
+                IndexHeaderError::Fetch {
                     key: key.to_string(),
                     message: e.to_string(),
-                })?;
+                }
+            })?;
             if let Some(s) = stats {
-                s.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                s.requests
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 s.bytes
                     .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
             }

@@ -105,11 +105,17 @@ mod tests {
         l.reserve_series(5).unwrap();
         l.reserve_series(5).unwrap();
         let e = l.reserve_series(1).unwrap_err();
-        assert_eq!(e.to_string(), "exceeded series limit: limit 2 violated (got 3)");
+        assert_eq!(
+            e.to_string(),
+            "exceeded series limit: limit 2 violated (got 3)"
+        );
 
         let l = Limiter::new(RequestLimits::from_series_and_samples(0, 250));
         l.reserve_series(2).unwrap();
         let e = l.reserve_series(1).unwrap_err();
-        assert_eq!(e.to_string(), "exceeded chunks limit: limit 2 violated (got 3)");
+        assert_eq!(
+            e.to_string(),
+            "exceeded chunks limit: limit 2 violated (got 3)"
+        );
     }
 }

@@ -63,7 +63,10 @@ impl StoreMetrics {
         counter(
             "thanos_objstore_bucket_operations_total",
             "Range reads sent to the bucket by the store.",
-            &[(r#"{operation="get_range"}"#.into(), get(&self.fetch.requests))],
+            &[(
+                r#"{operation="get_range"}"#.into(),
+                get(&self.fetch.requests),
+            )],
         );
         counter(
             "tsdb_store_bucket_read_bytes_total",
@@ -98,8 +101,14 @@ impl StoreMetrics {
             "thanos_bucket_store_queries_dropped_total",
             "Requests refused by a limit.",
             &[
-                (r#"{reason="series"}"#.into(), get(&self.dropped_series_limit)),
-                (r#"{reason="chunks"}"#.into(), get(&self.dropped_chunks_limit)),
+                (
+                    r#"{reason="series"}"#.into(),
+                    get(&self.dropped_series_limit),
+                ),
+                (
+                    r#"{reason="chunks"}"#.into(),
+                    get(&self.dropped_chunks_limit),
+                ),
             ],
         );
         let caches: Vec<(&CacheStats, ItemKind)> = [

@@ -41,8 +41,8 @@ use crate::compactor::sync::BucketState;
 use crate::error::BucketError;
 use crate::meta::ThanosMeta;
 use crate::objstore::Bucket;
-use block::{BlockContext, StoreBlock};
 pub use block::HeaderStats;
+use block::{BlockContext, StoreBlock};
 use cache::{Cache, ItemCache};
 use fetch::Fetcher;
 pub use lazy_file::FetchStats;
@@ -83,8 +83,14 @@ pub struct StoreOptions {
 impl std::fmt::Debug for StoreOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoreOptions")
-            .field("index_cache", &self.index_cache.as_ref().map(|c| c.backend()))
-            .field("chunks_cache", &self.chunks_cache.as_ref().map(|c| c.backend()))
+            .field(
+                "index_cache",
+                &self.index_cache.as_ref().map(|c| c.backend()),
+            )
+            .field(
+                "chunks_cache",
+                &self.chunks_cache.as_ref().map(|c| c.backend()),
+            )
             .field("lazy", &self.lazy)
             .field("idle_timeout", &self.idle_timeout)
             .field("limits", &self.limits)
@@ -300,8 +306,16 @@ fn build_groups(opened: &BTreeMap<Ulid, Arc<StoreBlock>>) -> Vec<LabeledBlocks> 
     by_labels
         .into_iter()
         .map(|(labels, blocks)| {
-            let min_time = blocks.iter().map(|b| b.meta.block.min_time).min().unwrap_or(0);
-            let max_time = blocks.iter().map(|b| b.meta.block.max_time).max().unwrap_or(0);
+            let min_time = blocks
+                .iter()
+                .map(|b| b.meta.block.min_time)
+                .min()
+                .unwrap_or(0);
+            let max_time = blocks
+                .iter()
+                .map(|b| b.meta.block.max_time)
+                .max()
+                .unwrap_or(0);
             LabeledBlocks {
                 labels,
                 min_time,

@@ -134,8 +134,12 @@ impl MemcachedCache {
             .next()
             .ok_or_else(|| io(std::io::Error::other("address resolves to nothing")))?;
         let stream = TcpStream::connect_timeout(&addr, self.cfg.timeout).map_err(io)?;
-        stream.set_read_timeout(Some(self.cfg.timeout)).map_err(io)?;
-        stream.set_write_timeout(Some(self.cfg.timeout)).map_err(io)?;
+        stream
+            .set_read_timeout(Some(self.cfg.timeout))
+            .map_err(io)?;
+        stream
+            .set_write_timeout(Some(self.cfg.timeout))
+            .map_err(io)?;
         stream.set_nodelay(true).map_err(io)?;
         Ok(BufReader::new(stream))
     }
