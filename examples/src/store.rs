@@ -35,6 +35,9 @@ pub struct StoreConfig {
     pub tuning: StoreTuning,
 }
 
+/// A cache, if configured.
+type OptionalCache = Option<Arc<dyn Cache>>;
+
 /// Caches, lazy loading and limits of a store gateway, as Thanos' store flags.
 #[derive(Debug, Clone, Default)]
 pub struct StoreTuning {
@@ -56,7 +59,7 @@ pub struct StoreTuning {
 impl StoreTuning {
     /// The bucket store options these settings describe.
     pub fn options(&self) -> std::io::Result<StoreOptions> {
-        let (index_cache, chunks_cache): (Option<Arc<dyn Cache>>, Option<Arc<dyn Cache>>) =
+        let (index_cache, chunks_cache): (OptionalCache, OptionalCache) =
             if self.memcached.is_empty() {
                 let lru = |size: u64| -> Option<Arc<dyn Cache>> {
                     (size > 0).then(|| Arc::new(LruCache::new(size, size / 2)) as Arc<dyn Cache>)
