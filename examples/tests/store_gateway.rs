@@ -148,3 +148,126 @@ fn serves_uploaded_blocks_like_the_local_node_and_through_the_querier() {
     drop((store, querier));
     assert!(local.stop().success());
 }
+
+#[test]
+fn store_flags_set_caches_lazy_readers_and_limits() {
+    let fixture = common::prom_blocks();
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", tmp.path().join("bucket").display());
+    let up = Command::new(env!("CARGO_BIN_EXE_tsdb"))
+        .args(["bucket", "upload"])
+        .arg(&fixture)
+        .args(["--bucket", &url, "-q"])
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let cache = tmp.path().join("cache");
+    let store = start_tsdb(
+        &[
+            "store",
+            "--bucket",
+            &url,
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--index-cache-size",
+            "64MB",
+            "--chunks-cache-size",
+            "64MB",
+            "--store.enable-index-header-lazy-reader",
+            "--store.limits.request-series",
+            "3",
+        ],
+        &[
+            "tsdb store: listening on ",
+            "tsdb store: StoreAPI gRPC listening on ",
+        ],
+    );
+    let (http, grpc) = (store.addrs[0].clone(), store.addrs[1].clone());
+    // Index-headers are on disk; the readers are not loaded until a query needs them.
+    for e in std::fs::read_dir(fixture).unwrap() {
+        let e = e.unwrap();
+        if e.path().join("index").is_file() {
+            assert!(cache.join(e.file_name()).join("index-header").is_file());
+        }
+    }
+    let metrics = get(&format!("http://{http}/metrics"), &[], &[]);
+    assert!(metrics
+        .body
+        .contains("thanos_bucket_store_indexheader_lazy_load_total 0"));
+
+    // Within the limit: an answer.
+    let one = instant(
+        &http,
+        "http_requests_total{instance=\"10.0.0.1:9100\",code=\"500\"}",
+        "1700003000",
+    );
+    assert!(!lines(&one, "").is_empty());
+    // Past it: Thanos' error, over HTTP (a storage error: 500 `internal`, as Prometheus'
+    // API answers one) and over gRPC.
+    let many = get(
+        &format!("http://{http}/api/v1/query"),
+        &[("query", "http_requests_total"), ("time", "1700003000")],
+        &[],
+    );
+    assert_eq!(many.status, 500, "{}", many.body);
+    assert!(
+        many.body.contains("\"errorType\":\"internal\""),
+        "{}",
+        many.body
+    );
+    assert!(
+        many.body
+            .contains("exceeded series limit: limit 3 violated"),
+        "{}",
+        many.body
+    );
+    let status = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use storeapi::grpc::proto::{
+            label_matcher::Type, store_client::StoreClient, LabelMatcher, SeriesRequest,
+        };
+        let mut c = StoreClient::connect(format!("http://{grpc}"))
+            .await
+            .unwrap();
+        let req = SeriesRequest {
+            min_time: i64::MIN,
+            max_time: i64::MAX,
+            matchers: vec![LabelMatcher {
+                r#type: Type::Eq as i32,
+                name: "__name__".into(),
+                value: "http_requests_total".into(),
+            }],
+            ..Default::default()
+        };
+        match c.series(req).await {
+            Err(s) => s,
+            Ok(resp) => {
+                let mut stream = resp.into_inner();
+                loop {
+                    match stream.message().await {
+                        Err(s) => break s,
+                        Ok(Some(_)) => continue,
+                        Ok(None) => panic!("the series limit did not trip over gRPC"),
+                    }
+                }
+            }
+        }
+    });
+    assert!(
+        status
+            .message()
+            .contains("exceeded series limit: limit 3 violated"),
+        "{status:?}"
+    );
+    let metrics = get(&format!("http://{http}/metrics"), &[], &[]).body;
+    assert!(metrics.contains("thanos_bucket_store_queries_dropped_total{reason=\"series\"} 2"));
+    assert!(metrics.contains("thanos_bucket_store_indexheader_lazy_load_total 3"));
+    assert!(metrics.contains("thanos_store_index_cache_items_added_total{item_type=\"Postings\"}"));
+}

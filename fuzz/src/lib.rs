@@ -9,6 +9,7 @@ pub mod float_histogram_chunk;
 pub mod grpc_snappy;
 pub mod harness;
 pub mod histogram_chunk;
+pub mod index_header;
 pub mod index_reader;
 pub mod objstore_config;
 pub mod openmetrics;

@@ -183,6 +183,27 @@ enum Command {
         /// How often the bucket is listed for new and deleted blocks.
         #[arg(long, default_value = "3m", value_parser = parse_duration)]
         sync_interval: i64,
+        /// In-memory index cache (postings, series) size; 0B: none.
+        #[arg(long, default_value = "250MB", value_parser = parse_size)]
+        index_cache_size: i64,
+        /// In-memory chunks cache size; 0B: none.
+        #[arg(long, default_value = "0B", value_parser = parse_size)]
+        chunks_cache_size: i64,
+        /// memcached server host:port (repeatable): both caches in memcached instead.
+        #[arg(long)]
+        memcached: Vec<String>,
+        /// Open a block's index-header reader on first use, not at sync.
+        #[arg(long = "store.enable-index-header-lazy-reader")]
+        lazy_reader: bool,
+        /// Drop lazily opened readers idle this long (0s: never).
+        #[arg(long = "store.index-header-lazy-reader-idle-timeout", default_value = "5m", value_parser = parse_duration)]
+        lazy_idle_timeout: i64,
+        /// Series one request may return (0: no limit).
+        #[arg(long = "store.limits.request-series", default_value_t = 0)]
+        request_series: u64,
+        /// Samples one request may return, counted as 120 per chunk (0: no limit).
+        #[arg(long = "store.limits.request-samples", default_value_t = 0)]
+        request_samples: u64,
     },
     /// The bucket compactor (Thanos' `compact`): merges each group's blocks into larger
     /// ones, deduplicates replicas, applies retention and deletes marked blocks.
@@ -507,6 +528,13 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             listen,
             grpc_listen,
             sync_interval,
+            index_cache_size,
+            chunks_cache_size,
+            memcached,
+            lazy_reader,
+            lazy_idle_timeout,
+            request_series,
+            request_samples,
         } => {
             let cfg = tsdb_examples::store::StoreConfig {
                 bucket,
@@ -514,6 +542,17 @@ fn run(args: Args) -> Result<(), cli::CliError> {
                 listen,
                 grpc_listen,
                 sync_interval: std::time::Duration::from_millis(sync_interval.max(1000) as u64),
+                tuning: tsdb_examples::store::StoreTuning {
+                    index_cache_size: index_cache_size.max(0) as u64,
+                    chunks_cache_size: chunks_cache_size.max(0) as u64,
+                    memcached,
+                    lazy: lazy_reader,
+                    idle_timeout: std::time::Duration::from_millis(lazy_idle_timeout.max(0) as u64),
+                    limits: tsdb_bucket::store::limits::RequestLimits::from_series_and_samples(
+                        request_series,
+                        request_samples,
+                    ),
+                },
             };
             return run_role(
                 "store",

@@ -13,7 +13,7 @@ use storeapi::grpc::convert::to_proto_chunk;
 use storeapi::grpc::proto::{Aggr, AggrChunk as WireAggrChunk, Chunk};
 use storeapi::grpc::ChunkSelection;
 use tsdb_core::block::reader::Block;
-use tsdb_core::querier::{BlockQuerier, Blocks};
+use tsdb_core::querier::BlockQuerier;
 use tsdb_core::storage::{Result, Series, StorageError};
 use tsdb_index::{Labels, MatchType, Matcher};
 
@@ -21,14 +21,12 @@ use super::aggr_chunk::{AggrChunk, AggrType, AGGR_CHUNK_ENCODING};
 use super::{RES_1H, RES_5M, RES_RAW};
 
 /// The blocks of one external label set, by resolution.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct LeveledBlocks<'a> {
     /// External labels of the blocks.
     pub labels: &'a Labels,
-    /// Raw blocks.
-    pub raw: &'a Blocks,
-    /// Downsampled blocks with their resolution.
-    pub downsampled: &'a [(i64, std::sync::Arc<Blocks>)],
+    /// Every block (raw and downsampled) with its resolution.
+    pub blocks: Vec<(i64, &'a Block)>,
 }
 
 impl<'a> LeveledBlocks<'a> {
@@ -39,10 +37,9 @@ impl<'a> LeveledBlocks<'a> {
             (RES_5M, Vec::new()),
             (RES_RAW, Vec::new()),
         ];
-        levels[2].1.extend(self.raw.blocks());
-        for (res, blocks) in self.downsampled {
+        for (res, block) in &self.blocks {
             if let Some(l) = levels.iter_mut().find(|l| l.0 == *res) {
-                l.1.extend(blocks.blocks());
+                l.1.push(*block);
             }
         }
         for l in &mut levels {

@@ -1,14 +1,22 @@
 //! Querying the bucket store's blocks: one group of blocks per external label set, whose
 //! series get those labels added; matchers on external labels pick groups without reading
-//! them.
+//! them; blocks outside the query's time range are not loaded; every request is held to the
+//! store's [`RequestLimits`].
 
 use std::sync::Arc;
 
+use tsdb_core::block::reader::Block;
 use tsdb_core::head::querier::{encode_samples, iter_chunks};
 use tsdb_core::head::series::ClosedChunk;
-use tsdb_core::querier::{Blocks, SnapshotQuerier};
-use tsdb_core::storage::{Querier, Result, SampleIterator, SelectHints, Series, SeriesSet};
+use tsdb_core::querier::MultiBlockQuerier;
+use tsdb_core::storage::{
+    Querier, Result, SampleIterator, SelectHints, Series, SeriesSet, StorageError,
+};
 use tsdb_index::{Labels, MatchType, Matcher};
+
+use super::block::StoreBlock;
+use super::limits::{Limiter, RequestLimits};
+use super::metrics::StoreMetrics;
 
 /// The blocks of one external label set.
 pub struct LabeledBlocks {
@@ -19,15 +27,24 @@ pub struct LabeledBlocks {
     /// End of the newest block of the group.
     pub max_time: i64,
     /// The raw blocks (what the sample path queries).
-    pub blocks: Arc<Blocks>,
-    /// Downsampled blocks by resolution (served through the StoreAPI's chunk path only).
-    pub downsampled: Vec<(i64, Arc<Blocks>)>,
+    pub(crate) blocks: Vec<Arc<StoreBlock>>,
+    /// Downsampled blocks (served through the StoreAPI's chunk path only).
+    pub(crate) downsampled: Vec<Arc<StoreBlock>>,
 }
+
+self_cell::self_cell!(
+    /// A merging querier over loaded blocks that keeps them loaded while it lives.
+    struct LoadedQuerier {
+        owner: Vec<Arc<Block>>,
+        #[covariant]
+        dependent: MultiBlockQuerier,
+    }
+);
 
 /// One group as a query sees it.
 struct GroupQuerier {
     labels: Labels,
-    querier: SnapshotQuerier,
+    querier: LoadedQuerier,
 }
 
 impl GroupQuerier {
@@ -55,19 +72,45 @@ pub struct BucketQuerier {
     groups: Vec<GroupQuerier>,
     mint: i64,
     maxt: i64,
+    limits: RequestLimits,
+    metrics: Arc<StoreMetrics>,
 }
 
 impl BucketQuerier {
-    pub(crate) fn new(groups: Arc<Vec<LabeledBlocks>>, mint: i64, maxt: i64) -> Self {
-        let groups = groups
+    /// A querier over the blocks of `groups` overlapping `[mint, maxt]`, loading them if
+    /// they are not.
+    pub(crate) fn new(
+        groups: &[LabeledBlocks],
+        mint: i64,
+        maxt: i64,
+        limits: RequestLimits,
+        metrics: Arc<StoreMetrics>,
+    ) -> Result<Self> {
+        let mut out = Vec::new();
+        for g in groups
             .iter()
             .filter(|g| g.min_time <= maxt && g.max_time > mint)
-            .map(|g| GroupQuerier {
+        {
+            let loaded = g
+                .blocks
+                .iter()
+                .filter(|b| b.meta.block.min_time <= maxt && b.meta.block.max_time > mint)
+                .map(|b| b.get().map_err(|e| StorageError::Other(e.to_string())))
+                .collect::<Result<Vec<_>>>()?;
+            out.push(GroupQuerier {
                 labels: g.labels.clone(),
-                querier: SnapshotQuerier::over(g.blocks.clone(), mint, maxt),
-            })
-            .collect();
-        BucketQuerier { groups, mint, maxt }
+                querier: LoadedQuerier::new(loaded, |blocks| {
+                    MultiBlockQuerier::new(blocks.iter().map(|b| &**b), mint, maxt)
+                }),
+            });
+        }
+        Ok(BucketQuerier {
+            groups: out,
+            mint,
+            maxt,
+            limits,
+            metrics,
+        })
     }
 }
 
@@ -94,11 +137,12 @@ impl Querier for BucketQuerier {
         matchers: &[Matcher],
     ) -> Result<Box<dyn SeriesSet + 'a>> {
         let mut all: Vec<LabeledSeries> = Vec::new();
+        let limiter = Limiter::new(self.limits);
         for g in &self.groups {
             let Some(ms) = g.block_matchers(matchers) else {
                 continue;
             };
-            let mut set = g.querier.select(true, hints, &ms)?;
+            let mut set = g.querier.borrow_dependent().select(true, hints, &ms)?;
             while let Some(s) = set.next_series() {
                 let s = s?;
                 // Adding labels can change the order, so the series are gathered (as
@@ -106,7 +150,11 @@ impl Querier for BucketQuerier {
                 let chunks = encode_samples(&mut *s.iter(), self.mint, self.maxt, 120)?
                     .into_iter()
                     .map(ClosedChunk::from)
-                    .collect();
+                    .collect::<Vec<_>>();
+                if let Err(e) = limiter.reserve_series(chunks.len() as u64) {
+                    self.metrics.count_limit(&e);
+                    return Err(StorageError::Other(e.to_string()));
+                }
                 all.push(LabeledSeries {
                     labels: with_external(s.labels(), &g.labels),
                     chunks,
@@ -129,7 +177,7 @@ impl Querier for BucketQuerier {
             };
             match g.labels.get(name) {
                 Some(v) => out.push(v.to_string()),
-                None => out.extend(g.querier.label_values(name, &ms)?),
+                None => out.extend(g.querier.borrow_dependent().label_values(name, &ms)?),
             }
         }
         out.sort();
@@ -143,7 +191,7 @@ impl Querier for BucketQuerier {
             let Some(ms) = g.block_matchers(matchers) else {
                 continue;
             };
-            out.extend(g.querier.label_names(&ms)?);
+            out.extend(g.querier.borrow_dependent().label_names(&ms)?);
             out.extend(g.labels.iter().map(|l| l.name.to_string()));
         }
         out.sort();
