@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use storeapi::remote::RemoteStores;
+use storeapi::remote::{DedupFunc, RemoteStores};
 use tsdb_core::storage::Queryable;
 
 use crate::http_api::{self, ApiError, QueryableSource};
@@ -22,6 +22,8 @@ pub struct QueryConfig {
     /// Whether a failing store is left out with a warning (Thanos' default) rather than
     /// failing the query; a request's `partial_response` parameter overrides it.
     pub partial_response: bool,
+    /// How replicas are merged (Thanos' `--deduplication.func`; penalty by default).
+    pub dedup_func: DedupFunc,
 }
 
 /// The same stores for every tenant; a request may turn partial responses on or off.
@@ -55,7 +57,8 @@ pub async fn run(
         cfg.replica_labels.clone(),
         tokio::runtime::Handle::current(),
     )
-    .map_err(std::io::Error::other)?;
+    .map_err(std::io::Error::other)?
+    .with_dedup_func(cfg.dedup_func);
     let router = http_api::read_only_node(Arc::new(Everyone(
         stores.with_partial_response(cfg.partial_response),
     )));
