@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use storeapi::remote::RemoteStores;
+use storeapi::remote::{DedupFunc, RemoteStores};
 use tsdb_core::storage::Queryable;
 
 use crate::http_api::{self, ApiError, QueryableSource};
@@ -25,6 +25,8 @@ pub struct QueryConfig {
     /// Coarsest downsampled data the stores may answer with, ms (Thanos'
     /// `max_source_resolution`; 0: raw data only).
     pub max_source_resolution: i64,
+    /// How replicas are merged (Thanos' `--deduplication.func`; penalty by default).
+    pub dedup_func: DedupFunc,
 }
 
 /// The same stores for every tenant; a request may turn partial responses on or off.
@@ -58,7 +60,8 @@ pub async fn run(
         cfg.replica_labels.clone(),
         tokio::runtime::Handle::current(),
     )
-    .map_err(std::io::Error::other)?;
+    .map_err(std::io::Error::other)?
+    .with_dedup_func(cfg.dedup_func);
     let router = http_api::read_only_node(Arc::new(Everyone(
         stores
             .with_partial_response(cfg.partial_response)

@@ -317,3 +317,92 @@ fn a_counter_read_across_a_replica_switch_has_no_false_reset() {
     assert!(sa.stop().success());
     assert!(sb.stop().success());
 }
+
+/// `count_over_time(requests_total[window])` at `t` through `addr`, one value per series.
+fn counts(addr: &str, window: &str, t: i64) -> Vec<String> {
+    let a = get(
+        &format!("http://{addr}/api/v1/query"),
+        &[
+            (
+                "query",
+                &format!("count_over_time(requests_total[{window}])"),
+            ),
+            ("time", &secs(t)),
+        ],
+        &[],
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.json()["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["value"][1].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn copies_of_one_replica_from_two_stores_merge_sample_by_sample() {
+    // A store gateway and a sidecar over the same Prometheus return the same series (same
+    // labels, replica label included), one with the older samples only: the querier merges
+    // them sample by sample, as Thanos' proxy does, instead of deduplicating them as
+    // replicas (the penalty would skip the live copy's first samples after the other ends).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let t0 = (now - 25 * 60_000) / 15_000 * 15_000;
+    let all: Vec<(i64, f64)> = (0..90).map(|i| (t0 + i * 15_000, i as f64)).collect();
+    let labels = [
+        "--grpc-listen",
+        "127.0.0.1:0",
+        "--external-label",
+        "replica=a",
+    ];
+    let (dold, dlive, dother) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let old = Server::start_with(dold.path(), &labels);
+    let live = Server::start_with(dlive.path(), &labels);
+    write(&old, &all[..40]);
+    write(&live, &all);
+    let end = t0 + 89 * 15_000;
+    let (go, gl) = (
+        old.grpc_addr.clone().unwrap(),
+        live.grpc_addr.clone().unwrap(),
+    );
+    for order in [[&go, &gl], [&gl, &go]] {
+        let q = start_querier(&[order[0].as_str(), order[1].as_str()], Some("replica"));
+        assert_eq!(counts(&q.addr, "30m", end), ["90"]);
+    }
+
+    // A second replica scraping 5 s later: `penalty` keeps one sample per scrape interval,
+    // `chain` keeps every sample of both.
+    let other = Server::start_with(
+        dother.path(),
+        &[
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--external-label",
+            "replica=b",
+        ],
+    );
+    let shifted: Vec<(i64, f64)> = all.iter().map(|&(t, v)| (t + 5_000, v)).collect();
+    write(&other, &shifted);
+    let gb = other.grpc_addr.clone().unwrap();
+    let penalty = start_querier(&[&go, &gl, &gb], Some("replica"));
+    assert_eq!(counts(&penalty.addr, "30m", end + 5_000), ["90"]);
+    let mut args = vec!["query", "--listen", "127.0.0.1:0"];
+    for e in [&go, &gl, &gb] {
+        args.extend(["--endpoint", e.as_str()]);
+    }
+    args.extend([
+        "--replica-label",
+        "replica",
+        "--deduplication.func",
+        "chain",
+    ]);
+    let chain = serve_common::start_tsdb(&args, &["tsdb query: listening on "]);
+    assert_eq!(counts(&chain.addrs[0], "30m", end + 5_000), ["180"]);
+}

@@ -134,3 +134,29 @@ pub trait SampleIterator {
     /// The error that ended iteration, if any.
     fn err(&self) -> Option<&StorageError>;
 }
+
+/// A boxed iterator iterates as the iterator it holds (so that generic iterators over
+/// iterators, such as [`crate::querier::series::MergeSampleIterator`], take boxed ones).
+impl<I: SampleIterator + ?Sized> SampleIterator for Box<I> {
+    fn next(&mut self) -> ValueType {
+        (**self).next()
+    }
+    fn seek(&mut self, t: i64) -> ValueType {
+        (**self).seek(t)
+    }
+    fn at(&self) -> (i64, f64) {
+        (**self).at()
+    }
+    fn at_histogram(&self) -> (i64, &Histogram) {
+        (**self).at_histogram()
+    }
+    fn at_float_histogram(&mut self) -> (i64, &FloatHistogram) {
+        (**self).at_float_histogram()
+    }
+    fn at_t(&self) -> i64 {
+        (**self).at_t()
+    }
+    fn err(&self) -> Option<&StorageError> {
+        (**self).err()
+    }
+}

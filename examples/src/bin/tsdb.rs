@@ -132,6 +132,10 @@ enum Command {
         /// 0s raw only, 5m, 1h); stores answer with the coarsest blocks allowed.
         #[arg(long = "query.max-source-resolution", default_value = "0s", value_parser = parse_duration)]
         max_source_resolution: i64,
+        /// How replicas are merged: `penalty` (Thanos' default: follow one replica, switch
+        /// across gaps) or `chain` (every sample of every replica, each timestamp once).
+        #[arg(long = "deduplication.func", default_value = "penalty")]
+        dedup_func: storeapi::remote::DedupFunc,
     },
     /// Start a node on a fresh directory, remote-write a workload into it, query it, and
     /// print what happened (needs no other service).
@@ -164,6 +168,9 @@ enum Command {
         /// Prometheus' external label NAME=VALUE; repeatable.
         #[arg(long = "external-label", value_parser = parse_label_pair)]
         external_labels: Vec<(String, String)>,
+        /// How often new blocks are looked for and shipped (Thanos: every 30 s).
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        ship_interval: i64,
     },
     /// The store gateway: Prometheus' HTTP query API (and, with `--grpc-listen`, Thanos'
     /// StoreAPI) over the blocks of a bucket, read in place.
@@ -414,6 +421,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             listen,
             no_partial_response,
             max_source_resolution,
+            dedup_func,
         } => {
             let cfg = tsdb_examples::query::QueryConfig {
                 endpoints,
@@ -421,6 +429,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
                 listen,
                 partial_response: !no_partial_response,
                 max_source_resolution,
+                dedup_func,
             };
             return run_role(
                 "query",
@@ -500,6 +509,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             grpc_listen,
             listen,
             external_labels,
+            ship_interval,
         } => {
             let cfg = tsdb_examples::sidecar::SidecarConfig {
                 prometheus,
@@ -508,7 +518,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
                 grpc_listen,
                 listen,
                 external_labels,
-                ship_interval: std::time::Duration::from_secs(30),
+                ship_interval: std::time::Duration::from_millis(ship_interval.max(100) as u64),
             };
             return run_role(
                 "sidecar",

@@ -2,8 +2,10 @@
 //!
 //! A select fans the request out concurrently to every endpoint that may hold matching data
 //! (by the time range and external labels of its last `Info`, see [`endpoints`]), merges
-//! the series by labels (after removing replica labels), and deduplicates the replicas of a
-//! series with [`PenaltyDedupIterator`]. I/O happens while selecting; the sample iterators
+//! the copies of a series that several stores return with the same labels (a sidecar and a
+//! store gateway over the same Prometheus' blocks, say) sample by sample, as Thanos' proxy
+//! does, and deduplicates the replicas of a series (series whose labels differ only in
+//! replica labels) with [`PenaltyDedupIterator`]. I/O happens while selecting; the sample iterators
 //! handed to the engine then decode chunks synchronously (DESIGN rule 2).
 //!
 //! Partial response, as Thanos: by default a store that fails is left out and named in a
@@ -22,6 +24,7 @@ use chunkenc::Encoding;
 use tokio::runtime::Handle;
 use tsdb_core::head::querier::iter_chunks;
 use tsdb_core::head::series::ClosedChunk;
+use tsdb_core::querier::series::MergeSampleIterator;
 use tsdb_core::storage::{
     Querier, Queryable, Result, SampleIterator, SelectHints, Series, SeriesSet, StorageError,
 };
@@ -50,11 +53,40 @@ pub struct RemoteStores {
     max_source_resolution: i64,
     /// Whether a range query may also use data as coarse as a fifth of its step.
     auto_downsampling: bool,
+    dedup: DedupFunc,
 }
 
-/// The series of one request, grouped by labels without replica labels: one chunk list per
-/// replica.
-type Grouped = BTreeMap<Labels, Vec<Vec<ClosedChunk>>>;
+/// How the replicas of a series are merged (Thanos' `--deduplication.func`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DedupFunc {
+    /// Follow one replica and switch only across a gap ([`PenaltyDedupIterator`]): made
+    /// for replicas scraping at different times. Up to two samples of the replica switched
+    /// to can be skipped at a switch, also where one replica's data simply ends.
+    #[default]
+    Penalty,
+    /// Every sample of every replica, in time order, a timestamp once (the first replica's
+    /// sample wins): exact for replicas that hold the same samples (remote-written copies,
+    /// explicit timestamps), denser than either replica otherwise.
+    Chain,
+}
+
+impl std::str::FromStr for DedupFunc {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "penalty" | "" => Ok(DedupFunc::Penalty),
+            "chain" => Ok(DedupFunc::Chain),
+            _ => Err(format!(
+                "unknown deduplication function {s:?} (penalty, chain)"
+            )),
+        }
+    }
+}
+
+/// The series of one request, grouped by labels without replica labels, then by their full
+/// labels (one replica each): one chunk list per store that returned the replica.
+type Grouped = BTreeMap<Labels, BTreeMap<Labels, Vec<Vec<ClosedChunk>>>>;
 
 impl RemoteStores {
     /// Endpoints given as `host:port`, `http://` URIs or `dns+host:port` names (see
@@ -106,7 +138,16 @@ impl RemoteStores {
             partial_response: true,
             max_source_resolution: 0,
             auto_downsampling: false,
+            dedup: DedupFunc::Penalty,
         })
+    }
+
+    /// The same stores merging replicas with `func`.
+    pub fn with_dedup_func(&self, func: DedupFunc) -> Self {
+        RemoteStores {
+            dedup: func,
+            ..self.clone()
+        }
     }
 
     /// The same stores, allowing downsampled data as coarse as `ms` (Thanos'
@@ -250,7 +291,8 @@ impl RemoteStores {
                 .unwrap_or_else(|e| e.into_inner())
                 .extend(store_warnings);
             for s in series {
-                let labels = from_proto_labels(&s.labels).without(&replica);
+                let full = from_proto_labels(&s.labels);
+                let labels = full.without(&replica);
                 if s.chunks.iter().any(|c| c.raw.is_none()) {
                     let mut aggr_chunks = s.chunks;
                     aggr_chunks.sort_by_key(|c| c.min_time);
@@ -262,6 +304,8 @@ impl RemoteStores {
                     })?;
                     grouped
                         .entry(labels)
+                        .or_default()
+                        .entry(full)
                         .or_default()
                         .push(float_chunks(&samples, 120));
                     continue;
@@ -281,7 +325,12 @@ impl RemoteStores {
                     })
                     .collect();
                 chunks.sort_by_key(|c| c.min_t);
-                grouped.entry(labels).or_default().push(chunks);
+                grouped
+                    .entry(labels)
+                    .or_default()
+                    .entry(full)
+                    .or_default()
+                    .push(chunks);
             }
         }
         Ok(grouped)
@@ -366,6 +415,7 @@ impl Querier for RemoteQuerier<'_> {
             mint: self.mint,
             maxt: self.maxt,
             counter,
+            dedup: self.stores.dedup,
         }))
     }
 
@@ -423,10 +473,11 @@ impl Querier for RemoteQuerier<'_> {
 }
 
 struct RemoteSeriesSet {
-    series: std::collections::btree_map::IntoIter<Labels, Vec<Vec<ClosedChunk>>>,
+    series: std::collections::btree_map::IntoIter<Labels, BTreeMap<Labels, Vec<Vec<ClosedChunk>>>>,
     mint: i64,
     maxt: i64,
     counter: bool,
+    dedup: DedupFunc,
 }
 
 impl SeriesSet for RemoteSeriesSet {
@@ -434,22 +485,24 @@ impl SeriesSet for RemoteSeriesSet {
         let (labels, replicas) = self.series.next()?;
         Some(Ok(Box::new(RemoteSeries {
             labels,
-            replicas,
+            replicas: replicas.into_values().collect(),
             mint: self.mint,
             maxt: self.maxt,
             counter: self.counter,
+            dedup: self.dedup,
         })))
     }
 }
 
-/// A series and the chunks each replica (store) returned for it.
+/// A series and, for each of its replicas, the chunks each store returned for it.
 struct RemoteSeries {
     labels: Labels,
-    replicas: Vec<Vec<ClosedChunk>>,
+    replicas: Vec<Vec<Vec<ClosedChunk>>>,
     mint: i64,
     maxt: i64,
     /// Whether replica switches adjust counters.
     counter: bool,
+    dedup: DedupFunc,
 }
 
 impl Series for RemoteSeries {
@@ -458,10 +511,28 @@ impl Series for RemoteSeries {
     }
 
     fn iter(&self) -> Box<dyn SampleIterator + '_> {
-        let mut its = self
-            .replicas
-            .iter()
-            .map(|chunks| iter_chunks(chunks, self.mint, self.maxt));
+        if self.dedup == DedupFunc::Chain {
+            let copies = self.replicas.iter().flatten();
+            return match self.replicas.as_slice() {
+                [copies] if copies.len() == 1 => iter_chunks(&copies[0], self.mint, self.maxt),
+                _ => Box::new(MergeSampleIterator::new(
+                    copies
+                        .map(|chunks| iter_chunks(chunks, self.mint, self.maxt))
+                        .collect(),
+                )),
+            };
+        }
+        // The stores' copies of one replica are merged (a sample at the same time in several
+        // copies counts once); the replicas are then deduplicated.
+        let mut its = self.replicas.iter().map(|copies| match copies.as_slice() {
+            [chunks] => iter_chunks(chunks, self.mint, self.maxt),
+            _ => Box::new(MergeSampleIterator::new(
+                copies
+                    .iter()
+                    .map(|chunks| iter_chunks(chunks, self.mint, self.maxt))
+                    .collect(),
+            )),
+        });
         let Some(first) = its.next() else {
             return iter_chunks(&[], self.mint, self.maxt);
         };

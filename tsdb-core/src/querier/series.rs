@@ -253,26 +253,17 @@ impl Series for MergedSeries<'_> {
         if self.parts.len() == 1 {
             return Box::new(self.parts[0].samples());
         }
-        Box::new(MergeSampleIterator {
-            its: self
-                .parts
-                .iter()
-                .map(|p| (p.samples(), ValueType::None))
-                .collect(),
-            started: false,
-            cur: None,
-            kind: ValueType::None,
-            empty_h: Histogram::default(),
-            empty_fh: FloatHistogram::default(),
-            err: None,
-        })
+        Box::new(MergeSampleIterator::new(
+            self.parts.iter().map(|p| p.samples()).collect(),
+        ))
     }
 }
 
-/// Merges the sample iterators of one series from several blocks by timestamp; when several
-/// have the same timestamp the first block's sample wins and the others are skipped.
-pub struct MergeSampleIterator<'a> {
-    its: Vec<(BlockSampleIterator<'a>, ValueType)>,
+/// Merges sample iterators of one series (from several blocks, or several stores) by
+/// timestamp; when several have the same timestamp the first iterator's sample wins and the
+/// others are skipped.
+pub struct MergeSampleIterator<I> {
+    its: Vec<(I, ValueType)>,
     started: bool,
     cur: Option<usize>,
     kind: ValueType,
@@ -281,7 +272,20 @@ pub struct MergeSampleIterator<'a> {
     err: Option<StorageError>,
 }
 
-impl MergeSampleIterator<'_> {
+impl<I: SampleIterator> MergeSampleIterator<I> {
+    /// Merges `its`, earlier ones winning ties.
+    pub fn new(its: Vec<I>) -> Self {
+        MergeSampleIterator {
+            its: its.into_iter().map(|it| (it, ValueType::None)).collect(),
+            started: false,
+            cur: None,
+            kind: ValueType::None,
+            empty_h: Histogram::default(),
+            empty_fh: FloatHistogram::default(),
+            err: None,
+        }
+    }
+
     fn pick(&mut self) -> ValueType {
         for (it, k) in &self.its {
             if *k == ValueType::None {
@@ -316,7 +320,7 @@ impl MergeSampleIterator<'_> {
     }
 }
 
-impl SampleIterator for MergeSampleIterator<'_> {
+impl<I: SampleIterator> SampleIterator for MergeSampleIterator<I> {
     fn next(&mut self) -> ValueType {
         if self.err.is_some() {
             return ValueType::None;
