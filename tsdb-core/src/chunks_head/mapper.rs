@@ -59,6 +59,8 @@ struct State {
     cut_next: bool,
     /// Set by a failed write or by closing: no further writes.
     stopped: bool,
+    /// Size a file is not grown beyond.
+    max_file_size: u64,
 }
 
 /// The head chunk files of one directory.
@@ -137,8 +139,20 @@ impl ChunkDiskMapper {
     /// but never written) is removed silently.
     pub fn open(
         dir: &Path,
+        on_chunk: impl FnMut(&ChunkRecord<'_>) -> Result<(), String>,
+    ) -> Result<(ChunkDiskMapper, Option<OpenRepair>), ChunksHeadError> {
+        Self::open_with_max_file_size(dir, MAX_FILE_SIZE, on_chunk)
+    }
+
+    /// Like [`ChunkDiskMapper::open`], starting a new file before one would grow beyond
+    /// `max_file_size` bytes (Prometheus' 128 MiB by default; at most that, at least one
+    /// header and one record).
+    pub fn open_with_max_file_size(
+        dir: &Path,
+        max_file_size: u64,
         mut on_chunk: impl FnMut(&ChunkRecord<'_>) -> Result<(), String>,
     ) -> Result<(ChunkDiskMapper, Option<OpenRepair>), ChunksHeadError> {
+        let max_file_size = max_file_size.clamp(FILE_HEADER_SIZE as u64 + 64, MAX_FILE_SIZE);
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         let mut seqs = list_files(dir)?;
         if let Some(&last) = seqs.last() {
@@ -190,7 +204,7 @@ impl ChunkDiskMapper {
                 std::fs::remove_file(&p).map_err(|e| io(&p, e))?;
                 removed.push(seq);
             } else {
-                let w = OpenOptions::new().write(true).open(&p).map_err(|e| io(&p, e))?;
+                let w = OpenOptions::new().read(true).write(true).open(&p).map_err(|e| io(&p, e))?;
                 w.set_len(offset as u64).map_err(|e| io(&p, e))?;
                 w.sync_all().map_err(|e| io(&p, e))?;
                 if let Some(m) = map(&p, &w, offset)? {
@@ -220,6 +234,7 @@ impl ChunkDiskMapper {
                 next_seq,
                 cut_next: false,
                 stopped: false,
+                max_file_size,
             }),
         };
         Ok((m, repair))
@@ -274,7 +289,7 @@ impl ChunkDiskMapper {
     ) -> Result<HeadChunkRef, ChunksHeadError> {
         let must_cut = match &st.current {
             None => true,
-            Some(c) => st.cut_next || c.offset + size > MAX_FILE_SIZE,
+            Some(c) => st.cut_next || c.offset + size > st.max_file_size,
         };
         if must_cut {
             self.cut(st)?;
