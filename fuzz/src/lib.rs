@@ -6,6 +6,7 @@ pub mod api_params;
 pub mod compact_chunks;
 pub mod float_histogram_chunk;
 pub mod harness;
+pub mod head_chunk_file;
 pub mod histogram_chunk;
 pub mod index_reader;
 pub mod openmetrics;
