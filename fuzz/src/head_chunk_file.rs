@@ -21,7 +21,14 @@ pub fn head_chunk_file(data: &[u8]) {
         assert_eq!(again, rec);
         buf.clear();
         let enc = rec.encoding | if rec.out_of_order { 0x80 } else { 0 };
-        encode_record(&mut buf, rec.series_ref, rec.min_t, rec.max_t, enc, rec.data);
+        encode_record(
+            &mut buf,
+            rec.series_ref,
+            rec.min_t,
+            rec.max_t,
+            enc,
+            rec.data,
+        );
         assert_eq!(&data[at..next], &buf[..], "re-encoding differs");
         expect_at = next;
         if let Ok(e) = chunkenc::Encoding::try_from(rec.encoding) {

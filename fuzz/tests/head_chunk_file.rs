@@ -46,7 +46,13 @@ fn seed() -> Vec<u8> {
 fn reopen_records(dir: &std::path::Path) -> (Vec<(u64, u64, i64, i64, Vec<u8>)>, bool) {
     let mut seen = Vec::new();
     let (m, rep) = ChunkDiskMapper::open(dir, |r| {
-        seen.push((r.chunk_ref.0, r.series_ref, r.min_t, r.max_t, r.data.to_vec()));
+        seen.push((
+            r.chunk_ref.0,
+            r.series_ref,
+            r.min_t,
+            r.max_t,
+            r.data.to_vec(),
+        ));
         Ok(())
     })
     .unwrap();

@@ -193,8 +193,11 @@ impl Db {
         let mut report = OpenReport::default();
         let mut mapped = std::collections::HashMap::new();
         if !opts.keep_head_chunks_in_memory {
-            let (mapper, repaired) =
-                load_head_chunks(&dir.join(CHUNKS_HEAD_DIR), head.min_valid_time(), &mut mapped)?;
+            let (mapper, repaired) = load_head_chunks(
+                &dir.join(CHUNKS_HEAD_DIR),
+                head.min_valid_time(),
+                &mut mapped,
+            )?;
             report.chunks_head_repaired = repaired;
             // A fresh head: nothing was set before.
             let _ = head.set_chunk_mapper(mapper);

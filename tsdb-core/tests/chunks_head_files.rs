@@ -19,7 +19,14 @@ fn payload(i: u64) -> Vec<u8> {
 
 type Seen = Vec<(HeadChunkRef, u64, i64, i64, Vec<u8>)>;
 
-fn open_collect(dir: &Path, max: u64) -> (ChunkDiskMapper, Seen, Option<tsdb_core::chunks_head::OpenRepair>) {
+fn open_collect(
+    dir: &Path,
+    max: u64,
+) -> (
+    ChunkDiskMapper,
+    Seen,
+    Option<tsdb_core::chunks_head::OpenRepair>,
+) {
     let mut seen = Vec::new();
     let (m, rep) = ChunkDiskMapper::open_with_max_file_size(dir, max, |r| {
         seen.push((r.chunk_ref, r.series_ref, r.min_t, r.max_t, r.data.to_vec()));
@@ -59,7 +66,10 @@ fn chunks_rotate_reopen_and_read_back() {
     // Each file starts with the header; none exceeds the size asked for.
     for f in files(tmp.path()) {
         let b = std::fs::read(tmp.path().join(&f)).unwrap();
-        assert_eq!(u32::from_be_bytes(b[..4].try_into().unwrap()), MAGIC_HEAD_CHUNKS);
+        assert_eq!(
+            u32::from_be_bytes(b[..4].try_into().unwrap()),
+            MAGIC_HEAD_CHUNKS
+        );
         assert_eq!(b[4], 1);
     }
     let (m, seen, rep) = open_collect(tmp.path(), 4096);
@@ -92,14 +102,22 @@ fn a_torn_or_damaged_file_is_cut_at_the_damage() {
     let (m, _, _) = open_collect(tmp.path(), 2048);
     let mut refs = Vec::new();
     for i in 0..200u64 {
-        refs.push(m.write_chunk(1, i as i64, i as i64, 1, &payload(i)).unwrap());
+        refs.push(
+            m.write_chunk(1, i as i64, i as i64, 1, &payload(i))
+                .unwrap(),
+        );
     }
     m.close().unwrap();
     drop(m);
     let nfiles = files(tmp.path()).len();
     assert!(nfiles >= 4);
     // Damage a record in the middle of the second file.
-    let victim = refs.iter().copied().filter(|r| r.seq() == 2).nth(3).unwrap();
+    let victim = refs
+        .iter()
+        .copied()
+        .filter(|r| r.seq() == 2)
+        .nth(3)
+        .unwrap();
     let p = tmp.path().join("000002");
     let mut b = std::fs::read(&p).unwrap();
     b[victim.offset() as usize + 30] ^= 0x40;
@@ -109,7 +127,13 @@ fn a_torn_or_damaged_file_is_cut_at_the_damage() {
     assert_eq!((rep.seq, rep.offset), (2, u64::from(victim.offset())));
     assert_eq!(rep.removed, (3..=nfiles as u32).collect::<Vec<_>>());
     let kept: Vec<HeadChunkRef> = seen.iter().map(|s| s.0).collect();
-    assert_eq!(kept, refs.iter().copied().filter(|r| *r < victim).collect::<Vec<_>>());
+    assert_eq!(
+        kept,
+        refs.iter()
+            .copied()
+            .filter(|r| *r < victim)
+            .collect::<Vec<_>>()
+    );
     assert_eq!(
         std::fs::metadata(&p).unwrap().len(),
         u64::from(victim.offset())
@@ -137,7 +161,9 @@ fn l(name: &str) -> Labels {
 
 fn samples(db: &Db, name: &str) -> Vec<(i64, f64)> {
     let q = db.querier(i64::MIN, i64::MAX).unwrap();
-    let mut set = q.select(true, None, &[Matcher::equal("__name__", name)]).unwrap();
+    let mut set = q
+        .select(true, None, &[Matcher::equal("__name__", name)])
+        .unwrap();
     let mut out = Vec::new();
     while let Some(s) = set.next_series() {
         let s = s.unwrap();
@@ -203,9 +229,15 @@ fn head_compaction_deletes_old_chunk_files() {
     // 4 h more: new chunks go to a new file; the next cut leaves nothing in the first one.
     append_range(&db, 960, 1920);
     assert!(!db.compact_head().unwrap().is_empty());
-    assert!(!files(&dir).contains(&"000001".to_string()), "{:?}", files(&dir));
+    assert!(
+        !files(&dir).contains(&"000001".to_string()),
+        "{:?}",
+        files(&dir)
+    );
     let got = samples(&db, "m5");
-    let want: Vec<(i64, f64)> = (0..1920).map(|s| (s * 15_000, (s * 3 + 5) as f64)).collect();
+    let want: Vec<(i64, f64)> = (0..1920)
+        .map(|s| (s * 15_000, (s * 3 + 5) as f64))
+        .collect();
     assert_eq!(got, want);
     db.close().unwrap();
     let db = Db::open(tmp.path(), DbOptions::default()).unwrap();

@@ -225,7 +225,9 @@ fn run_prometheus(dir: &Path, t0: i64) {
     let mut prom = Prometheus(child);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() && http(port, "GET", "/-/ready", "", b"").0 == 200 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && http(port, "GET", "/-/ready", "", b"").0 == 200
+        {
             break;
         }
         assert!(Instant::now() < deadline, "prometheus did not become ready");
@@ -306,10 +308,18 @@ fn we_read_the_chunks_head_prometheus_writes() {
     assert_eq!(promtool, want, "promtool over prometheus' directory");
     let db = Db::open(&ours, DbOptions::default()).unwrap();
     let rep = db.open_report().clone();
-    assert!(rep.chunks_head_repaired.is_none(), "{:?}", rep.chunks_head_repaired);
+    assert!(
+        rep.chunks_head_repaired.is_none(),
+        "{:?}",
+        rep.chunks_head_repaired
+    );
     assert!(rep.replay.mmapped_chunks >= SERIES * 7, "{:?}", rep.replay);
     assert!(rep.replay.samples_in_mmapped_chunks > 0);
-    assert_eq!(by_series(&dump(&db)), want, "our Db over prometheus' directory");
+    assert_eq!(
+        by_series(&dump(&db)),
+        want,
+        "our Db over prometheus' directory"
+    );
     db.close().unwrap();
 
     // Only the chunk files hold samples now: both readers must agree on them.
@@ -353,7 +363,11 @@ fn prometheus_reads_the_chunks_head_we_write() {
 
     let copy = tmp.path().join("copy");
     copy_dir(&data, &copy);
-    assert_eq!(by_series(&promtool_dump(&copy)), want, "promtool over our directory");
+    assert_eq!(
+        by_series(&promtool_dump(&copy)),
+        want,
+        "promtool over our directory"
+    );
 
     let stripped = tmp.path().join("stripped");
     copy_dir(&data, &stripped);

@@ -129,14 +129,22 @@ pub fn file_header() -> [u8; FILE_HEADER_SIZE] {
 /// Checks the header of file `seq`.
 pub fn check_header(seq: u32, bytes: &[u8]) -> Result<(), ChunksHeadError> {
     if bytes.len() < FILE_HEADER_SIZE {
-        return Err(corrupt(seq, 0, format!("file of {} bytes has no header", bytes.len())));
+        return Err(corrupt(
+            seq,
+            0,
+            format!("file of {} bytes has no header", bytes.len()),
+        ));
     }
     let magic = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
     if magic != MAGIC_HEAD_CHUNKS {
         return Err(corrupt(seq, 0, format!("bad magic number {magic:#010x}")));
     }
     if bytes[4] != FORMAT_V1 {
-        return Err(corrupt(seq, 4, format!("unsupported format version {}", bytes[4])));
+        return Err(corrupt(
+            seq,
+            4,
+            format!("unsupported format version {}", bytes[4]),
+        ));
     }
     Ok(())
 }
@@ -319,13 +327,19 @@ mod tests {
         let recs: Vec<_> = RecordIter::new(3, &f).collect::<Result<_, _>>().unwrap();
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0].chunk_ref, HeadChunkRef::new(3, 8));
-        assert_eq!((recs[0].series_ref, recs[0].min_t, recs[0].max_t), (7, -5, 100));
+        assert_eq!(
+            (recs[0].series_ref, recs[0].min_t, recs[0].max_t),
+            (7, -5, 100)
+        );
         assert_eq!(recs[0].num_samples(), 3);
         assert!(recs[1].out_of_order && recs[1].encoding == 1);
         let mut bad = f.clone();
         bad[FILE_HEADER_SIZE + 30] ^= 1;
         let mut it = RecordIter::new(3, &bad);
-        assert!(matches!(it.next(), Some(Err(ChunksHeadError::Corrupt { offset: 8, .. }))));
+        assert!(matches!(
+            it.next(),
+            Some(Err(ChunksHeadError::Corrupt { offset: 8, .. }))
+        ));
         assert!(it.next().is_none());
         // A torn record: the first one survives, the second is reported.
         let torn = &f[..FILE_HEADER_SIZE + record_size(5) + 20];

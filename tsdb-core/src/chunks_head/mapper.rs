@@ -10,9 +10,8 @@ use std::sync::{Arc, RwLock, RwLockWriteGuard};
 use memmap2::{Mmap, MmapOptions};
 
 use super::format::{
-    decode_record, encode_record, file_header, record_size, ChunkRecord, HeadChunkRef,
-    RecordIter, FILE_HEADER_SIZE, MAX_FILE_SIZE, OUT_OF_ORDER_MASK,
-    PREALLOCATION_SIZE,
+    decode_record, encode_record, file_header, record_size, ChunkRecord, HeadChunkRef, RecordIter,
+    FILE_HEADER_SIZE, MAX_FILE_SIZE, OUT_OF_ORDER_MASK, PREALLOCATION_SIZE,
 };
 use super::ChunksHeadError;
 
@@ -158,7 +157,9 @@ impl ChunkDiskMapper {
         if let Some(&last) = seqs.last() {
             let p = file_name(dir, last);
             let bytes = std::fs::read(&p).map_err(|e| io(&p, e))?;
-            let head = bytes.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            let head = bytes
+                .get(..4)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
             if head.is_none_or(|m| m == 0) {
                 std::fs::remove_file(&p).map_err(|e| io(&p, e))?;
                 seqs.pop();
@@ -175,7 +176,10 @@ impl ChunkDiskMapper {
             let bytes: &[u8] = m.as_deref().unwrap_or(&[]);
             // (offset to cut at, reason); offset 0 removes the file.
             let damage = if prev.is_some_and(|p| p + 1 != seq) {
-                Some((0, format!("file {seq:06} does not follow {:06}", prev.unwrap_or(0))))
+                Some((
+                    0,
+                    format!("file {seq:06} does not follow {:06}", prev.unwrap_or(0)),
+                ))
             } else {
                 let mut it = RecordIter::new(seq, bytes);
                 let mut found = None;
@@ -194,7 +198,13 @@ impl ChunkDiskMapper {
             prev = Some(seq);
             let Some((offset, reason)) = damage else {
                 if let Some(m) = m {
-                    files.insert(seq, MappedFile { map: m, readable: len });
+                    files.insert(
+                        seq,
+                        MappedFile {
+                            map: m,
+                            readable: len,
+                        },
+                    );
                 }
                 continue;
             };
@@ -204,11 +214,21 @@ impl ChunkDiskMapper {
                 std::fs::remove_file(&p).map_err(|e| io(&p, e))?;
                 removed.push(seq);
             } else {
-                let w = OpenOptions::new().read(true).write(true).open(&p).map_err(|e| io(&p, e))?;
+                let w = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&p)
+                    .map_err(|e| io(&p, e))?;
                 w.set_len(offset as u64).map_err(|e| io(&p, e))?;
                 w.sync_all().map_err(|e| io(&p, e))?;
                 if let Some(m) = map(&p, &w, offset)? {
-                    files.insert(seq, MappedFile { map: m, readable: offset });
+                    files.insert(
+                        seq,
+                        MappedFile {
+                            map: m,
+                            readable: offset,
+                        },
+                    );
                 }
             }
             for &later in &seqs[i + 1..] {
@@ -470,4 +490,3 @@ fn read(r: HeadChunkRef, f: &MappedFile) -> Result<(u8, Arc<[u8]>), ChunksHeadEr
     let (rec, _) = decode_record(r.seq(), &f.map[..f.readable], r.offset() as usize)?;
     Ok((rec.encoding, rec.data.into()))
 }
-

@@ -638,7 +638,8 @@ impl SeriesData {
     /// Whether a sample at `t` is already in the newest chunk loaded from `chunks_head/`
     /// (WAL replay skips it).
     pub(crate) fn covered_by_mapped(&self, t: i64) -> bool {
-        self.open.is_none() && matches!(self.closed.last(), Some(HeadChunk::Mapped(m)) if t <= m.max_t)
+        self.open.is_none()
+            && matches!(self.closed.last(), Some(HeadChunk::Mapped(m)) if t <= m.max_t)
     }
 
     /// Whether a cut chunk waits to be written to `chunks_head/`.
@@ -796,10 +797,9 @@ mod tests {
         }
         // 480 samples at 15 s = 2 h: Prometheus cuts four chunks of 120.
         assert_eq!(d.closed.len(), 3);
-        assert!(d
-            .closed
-            .iter()
-            .all(|c| matches!(c, HeadChunk::Mem(c) if c.bytes[1] == 120 && c.encoding == Encoding::Xor)));
+        assert!(d.closed.iter().all(
+            |c| matches!(c, HeadChunk::Mem(c) if c.bytes[1] == 120 && c.encoding == Encoding::Xor)
+        ));
         assert!(!d.append(0, 1.0, 7_200_000, 120));
     }
 }
