@@ -43,7 +43,10 @@ fn seed() -> Vec<u8> {
     b[..(end + 40).min(b.len())].to_vec()
 }
 
-fn reopen_records(dir: &std::path::Path) -> (Vec<(u64, u64, i64, i64, Vec<u8>)>, bool) {
+/// Records as (ref, series ref, mint, maxt, data).
+type Records = Vec<(u64, u64, i64, i64, Vec<u8>)>;
+
+fn reopen_records(dir: &std::path::Path) -> (Records, bool) {
     let mut seen = Vec::new();
     let (m, rep) = ChunkDiskMapper::open(dir, |r| {
         seen.push((
