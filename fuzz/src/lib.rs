@@ -8,6 +8,7 @@ pub mod compact_chunks;
 pub mod float_histogram_chunk;
 pub mod grpc_snappy;
 pub mod harness;
+pub mod head_chunk_file;
 pub mod histogram_chunk;
 pub mod index_header;
 pub mod index_reader;

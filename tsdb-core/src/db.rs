@@ -1,7 +1,7 @@
 //! The database over a Prometheus data directory: persisted blocks plus the head and its WAL.
 //!
 //! Layout (as Prometheus writes it): `<dir>/wal/` (segments and checkpoints),
-//! `<dir>/chunks_head/` (m-mapped head chunks; created empty, as we keep head chunks in memory),
+//! `<dir>/chunks_head/` (full head chunks, read through memory maps; see [`crate::chunks_head`]),
 //! and one directory per persisted block.
 
 use std::path::{Path, PathBuf};
@@ -54,6 +54,9 @@ pub struct DbOptions {
     /// Leaves persisted blocks as the head cut them (what Thanos and Mimir ask of a
     /// Prometheus whose blocks they compact elsewhere); retention still applies.
     pub no_block_compaction: bool,
+    /// Keeps full head chunks in memory instead of writing them to `chunks_head/` (which
+    /// is then neither read nor written).
+    pub keep_head_chunks_in_memory: bool,
 }
 
 /// What one [`Db::compact`] run did.
@@ -99,6 +102,9 @@ pub enum DbError {
     /// Merging persisted blocks failed.
     #[error("block compaction: {0}")]
     Compaction(#[from] CompactError),
+    /// The head chunk files failed (opening, or deleting old files).
+    #[error("chunks_head: {0}")]
+    ChunksHead(#[from] crate::chunks_head::ChunksHeadError),
     /// An I/O failure on a path.
     #[error("{}: {source}", path.display())]
     Io {
@@ -117,6 +123,8 @@ pub struct OpenReport {
     pub replay: ReplayStats,
     /// The corruption found and repaired, if any: records before it were kept.
     pub repaired: Option<wlog::CorruptionError>,
+    /// Damage found in `chunks_head/` and cut off (the WAL replay restored those samples).
+    pub chunks_head_repaired: Option<crate::chunks_head::OpenRepair>,
 }
 
 /// A Prometheus-compatible database directory, open for appends and queries.
@@ -183,7 +191,18 @@ impl Db {
         }
         let wbl_dir = dir.join(WBL_DIR);
         let mut report = OpenReport::default();
-        match head.replay_wal_and_wbl(&wal_dir, Some(&wbl_dir)) {
+        let mut mapped = std::collections::HashMap::new();
+        if !opts.keep_head_chunks_in_memory {
+            let (mapper, repaired) = load_head_chunks(
+                &dir.join(CHUNKS_HEAD_DIR),
+                head.min_valid_time(),
+                &mut mapped,
+            )?;
+            report.chunks_head_repaired = repaired;
+            // A fresh head: nothing was set before.
+            let _ = head.set_chunk_mapper(mapper);
+        }
+        match head.replay_with_mapped_chunks(&wal_dir, Some(&wbl_dir), mapped) {
             Ok(stats) => report.replay = stats,
             Err(WalError::Corruption(c)) if c.dir == wal_dir || c.dir == wbl_dir => {
                 wlog::repair(&c)?;
@@ -380,6 +399,7 @@ impl Db {
             self.set_blocks(Blocks::open_dir(&self.dir)?);
         }
         let series_removed = self.head.truncate_before(maxt);
+        self.head.truncate_chunk_files()?;
         let checkpoint = self.truncate_wal(maxt)?;
         Ok(HeadCompaction {
             block,
@@ -447,8 +467,11 @@ impl Db {
         self.head.appender()
     }
 
-    /// Flushes and closes the WAL and the WBL.
+    /// Flushes and closes the WAL and the WBL, and writes out and fsyncs the head chunk file.
     pub fn close(self) -> Result<(), DbError> {
+        if let Some(m) = self.head.chunk_mapper() {
+            m.close()?;
+        }
         if let Some(w) = self.head.take_wal() {
             w.close()?;
         }
@@ -457,6 +480,51 @@ impl Db {
         }
         Ok(())
     }
+}
+
+/// Opens `chunks_head/` and collects its chunks by series reference into `mapped`, as
+/// Prometheus' head loads them: out-of-order chunks (replayed from the WBL here), chunks
+/// ending before `min_valid` (in blocks already) and encodings the head does not cut are
+/// skipped; a series' chunk that does not start after the previous one ends is damage, cut
+/// off with everything after it.
+fn load_head_chunks(
+    dir: &Path,
+    min_valid: i64,
+    mapped: &mut std::collections::HashMap<u64, Vec<crate::head::series::MappedChunk>>,
+) -> Result<
+    (
+        crate::chunks_head::ChunkDiskMapper,
+        Option<crate::chunks_head::OpenRepair>,
+    ),
+    DbError,
+> {
+    use chunkenc::Encoding;
+    let res = crate::chunks_head::ChunkDiskMapper::open(dir, |rec| {
+        let head_encoding = matches!(
+            Encoding::try_from(rec.encoding),
+            Ok(Encoding::Xor | Encoding::Histogram | Encoding::FloatHistogram)
+        );
+        if rec.out_of_order || rec.max_t < min_valid || !head_encoding {
+            return Ok(());
+        }
+        let list = mapped.entry(rec.series_ref).or_default();
+        if let Some(last) = list.last() {
+            if last.max_t >= rec.min_t {
+                return Err(format!(
+                    "out of sequence chunk for series {}: [{}, {}] after [{}, {}]",
+                    rec.series_ref, rec.min_t, rec.max_t, last.min_t, last.max_t
+                ));
+            }
+        }
+        list.push(crate::head::series::MappedChunk {
+            chunk_ref: rec.chunk_ref,
+            min_t: rec.min_t,
+            max_t: rec.max_t,
+            num_samples: rec.num_samples(),
+        });
+        Ok(())
+    })?;
+    Ok(res)
 }
 
 impl Queryable for Db {
@@ -498,7 +566,7 @@ impl Querier for DbQuerier<'_> {
             pending: None,
             head: self
                 .head
-                .select_series(true, matchers)
+                .select_series(true, matchers)?
                 .into_iter()
                 .peekable(),
         }))

@@ -1,6 +1,7 @@
 //! An embeddable, Prometheus-compatible time-series database.
 
 pub mod block;
+pub mod chunks_head;
 pub mod compact;
 pub mod db;
 pub mod delete;

@@ -410,17 +410,19 @@ impl<'h> HeadAppender<'h> {
         for (s, smp) in self.sample_series.iter().zip(&self.samples) {
             // A sample made stale by an earlier one of the same batch (or a concurrent commit)
             // is dropped here, as Prometheus drops it at commit.
-            if s.lock()
-                .append(smp.t, smp.v, opts.chunk_range, opts.samples_per_chunk)
-            {
+            let mut d = s.lock();
+            if d.append(smp.t, smp.v, opts.chunk_range, opts.samples_per_chunk) {
                 mint = mint.min(smp.t);
                 maxt = maxt.max(smp.t);
+                self.head.mmap_cut_chunks(s.series_ref(), &mut d);
             }
         }
         for (s, smp) in self.histogram_series.iter().zip(&self.histograms) {
-            if s.lock().append_histogram(smp.t, &smp.h, opts.chunk_range) {
+            let mut d = s.lock();
+            if d.append_histogram(smp.t, &smp.h, opts.chunk_range) {
                 mint = mint.min(smp.t);
                 maxt = maxt.max(smp.t);
+                self.head.mmap_cut_chunks(s.series_ref(), &mut d);
             }
         }
         for (s, smp) in self
@@ -428,11 +430,11 @@ impl<'h> HeadAppender<'h> {
             .iter()
             .zip(&self.float_histograms)
         {
-            if s.lock()
-                .append_float_histogram(smp.t, &smp.fh, opts.chunk_range)
-            {
+            let mut d = s.lock();
+            if d.append_float_histogram(smp.t, &smp.fh, opts.chunk_range) {
                 mint = mint.min(smp.t);
                 maxt = maxt.max(smp.t);
+                self.head.mmap_cut_chunks(s.series_ref(), &mut d);
             }
         }
         for (s, smp) in self.ooo_series.iter().zip(&self.ooo_samples) {

@@ -19,10 +19,11 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use tsdb_index::Labels;
 
+use crate::chunks_head::{ChunkDiskMapper, ChunksHeadError};
 use crate::wlog::{WalError, WalWriter};
 pub use appender::HeadAppender;
 use group_sync::GroupSync;
@@ -218,6 +219,11 @@ pub struct Head {
     pub(crate) wbl: Mutex<Option<WalWriter>>,
     /// Exemplars of the head's series.
     pub(crate) exemplars: exemplars::ExemplarStorage,
+    /// The `chunks_head/` files full chunks are written to; without them chunks stay in
+    /// memory.
+    chunk_mapper: OnceLock<ChunkDiskMapper>,
+    /// Chunk writes that failed (their chunks stayed in memory).
+    mmap_failures: AtomicU64,
 }
 
 impl Head {
@@ -235,7 +241,64 @@ impl Head {
             wal_sync: GroupSync::default(),
             wbl: Mutex::new(None),
             exemplars: exemplars::ExemplarStorage::new(opts.max_exemplars),
+            chunk_mapper: OnceLock::new(),
+            mmap_failures: AtomicU64::new(0),
         }
+    }
+
+    /// Writes full chunks to `mapper` from now on, keeping only their references in memory.
+    /// Set once, before replay; returns the mapper back if one is already set.
+    pub fn set_chunk_mapper(&self, mapper: ChunkDiskMapper) -> Result<(), ChunkDiskMapper> {
+        self.chunk_mapper.set(mapper)
+    }
+
+    /// The `chunks_head/` files, if the head writes full chunks to them.
+    pub fn chunk_mapper(&self) -> Option<&ChunkDiskMapper> {
+        self.chunk_mapper.get()
+    }
+
+    /// Number of chunk writes to `chunks_head/` that failed (those chunks stay in memory;
+    /// after the first failure no more chunks are written until the head is reopened).
+    pub fn mmap_failures(&self) -> u64 {
+        self.mmap_failures.load(Ordering::Relaxed)
+    }
+
+    /// After an append to a series: writes the chunks it cut to `chunks_head/`.
+    pub(crate) fn mmap_cut_chunks(&self, series_ref: u64, d: &mut series::SeriesData) {
+        if !d.has_unmapped() {
+            return;
+        }
+        if let Some(m) = self.chunk_mapper.get() {
+            if d.mmap_pending(series_ref, m).is_err() {
+                self.mmap_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Deletes the `chunks_head/` files no series refers to any more (after
+    /// [`Head::truncate_before`]). Returns the files deleted.
+    pub fn truncate_chunk_files(&self) -> Result<Vec<u32>, ChunksHeadError> {
+        let Some(m) = self.chunk_mapper.get() else {
+            return Ok(Vec::new());
+        };
+        let min = self
+            .read_series()
+            .by_ref
+            .values()
+            .filter_map(|s| s.lock().min_mapped_seq())
+            .min()
+            .unwrap_or(u32::MAX);
+        m.truncate_before(min)
+    }
+
+    /// Approximate bytes of chunk data the head holds in memory (closed chunks not written
+    /// out, open chunks, and the per-chunk bookkeeping of mapped ones).
+    pub fn chunk_memory_bytes(&self) -> usize {
+        self.read_series()
+            .by_ref
+            .values()
+            .map(|s| s.lock().chunk_memory_bytes())
+            .sum()
     }
 
     /// The head's options.

@@ -29,7 +29,11 @@ impl<'h> HeadQuerier<'h> {
 
     /// The matching series with samples in range, snapshotted; in label order when `sorted`,
     /// else in reference (creation) order.
-    pub(crate) fn select_series(&self, sorted: bool, matchers: &[Matcher]) -> Vec<HeadSeries> {
+    pub(crate) fn select_series(
+        &self,
+        sorted: bool,
+        matchers: &[Matcher],
+    ) -> Result<Vec<HeadSeries>> {
         let mut refs = self.matching_refs(matchers);
         if sorted {
             refs.sort_by(|a, b| a.1.cmp(&b.1));
@@ -46,10 +50,13 @@ impl<'h> HeadQuerier<'h> {
             };
             let (chunks, ooo) = {
                 let d = s.lock();
-                (
-                    d.snapshot(self.mint, self.maxt),
-                    d.ooo_in(self.mint, self.maxt),
-                )
+                let chunks = d
+                    .snapshot(self.mint, self.maxt, self.head.chunk_mapper())
+                    .map_err(|e| StorageError::Corrupt {
+                        file: "chunks_head".into(),
+                        message: e.to_string(),
+                    })?;
+                (chunks, d.ooo_in(self.mint, self.maxt))
             };
             let chunks = if ooo.is_empty() {
                 chunks
@@ -67,7 +74,7 @@ impl<'h> HeadQuerier<'h> {
                 deleted: tombstones.get(&r).cloned().unwrap_or_default(),
             });
         }
-        series
+        Ok(series)
     }
 
     /// References of the series matching every matcher, ascending.
@@ -125,7 +132,7 @@ impl Querier for HeadQuerier<'_> {
         matchers: &[Matcher],
     ) -> Result<Box<dyn SeriesSet + 'a>> {
         Ok(Box::new(HeadSeriesSet {
-            series: self.select_series(sorted, matchers).into_iter(),
+            series: self.select_series(sorted, matchers)?.into_iter(),
         }))
     }
 

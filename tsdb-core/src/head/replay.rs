@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::series::MappedChunk;
 use super::{Head, MemSeries};
 use crate::record::{self, RecordType, RefSample, RefSeries, RefTombstone};
 use crate::wlog::checkpoint::last_checkpoint;
@@ -35,6 +36,10 @@ pub struct ReplayStats {
     pub ignored_entries: usize,
     /// The checkpoint replayed first, if any.
     pub checkpoint: Option<u64>,
+    /// Chunks from `chunks_head/` taken by the series the WAL names.
+    pub mmapped_chunks: usize,
+    /// Samples skipped because a chunk from `chunks_head/` already holds them.
+    pub samples_in_mmapped_chunks: usize,
 }
 
 struct Replayer<'h> {
@@ -46,6 +51,8 @@ struct Replayer<'h> {
     stones: Vec<RefTombstone>,
     mint: i64,
     maxt: i64,
+    /// Chunks loaded from `chunks_head/` by series reference, until the series record.
+    mapped: HashMap<u64, Vec<MappedChunk>>,
 }
 
 impl Head {
@@ -63,7 +70,27 @@ impl Head {
         wal_dir: &Path,
         wbl_dir: Option<&Path>,
     ) -> Result<ReplayStats> {
+        self.replay_with_mapped_chunks(wal_dir, wbl_dir, HashMap::new())
+    }
+
+    /// Like [`Head::replay_wal_and_wbl`], first giving each series the chunks loaded for its
+    /// reference from `chunks_head/` (`mapped`, oldest first per series; see
+    /// [`crate::chunks_head::ChunkDiskMapper::open`]) when the WAL's series record for it is
+    /// read: its WAL samples up to the newest of those chunks are then skipped, as
+    /// Prometheus skips them. Chunks of series the WAL does not name are ignored.
+    pub fn replay_with_mapped_chunks(
+        &self,
+        wal_dir: &Path,
+        wbl_dir: Option<&Path>,
+        mapped: HashMap<u64, Vec<MappedChunk>>,
+    ) -> Result<ReplayStats> {
+        // A reference of those chunks is never handed out again to another series.
+        if let Some(max) = mapped.keys().max() {
+            self.next_ref
+                .fetch_max(max.saturating_add(1), std::sync::atomic::Ordering::SeqCst);
+        }
         let mut rp = Replayer {
+            mapped,
             head: self,
             refs: HashMap::new(),
             stats: ReplayStats::default(),
@@ -101,6 +128,22 @@ impl Head {
 }
 
 impl Replayer<'_> {
+    /// Gives a series its chunks from `chunks_head/` (if it holds nothing yet).
+    fn attach(&mut self, ms: &MemSeries, chunks: &[MappedChunk]) {
+        let mut d = ms.lock();
+        if !d.attach_mapped(chunks) {
+            return;
+        }
+        if let Some(m) = self.head.chunk_mapper() {
+            d.restore_last_value(m);
+        }
+        self.stats.mmapped_chunks += chunks.len();
+        if let (Some(first), Some(last)) = (chunks.first(), chunks.last()) {
+            self.mint = self.mint.min(first.min_t);
+            self.maxt = self.maxt.max(last.max_t);
+        }
+    }
+
     fn read_all(&mut self, r: &mut SegmentReader) -> Result<()> {
         loop {
             let rec = match r.next_record() {
@@ -133,12 +176,17 @@ impl Replayer<'_> {
             RecordType::Series => {
                 self.series.clear();
                 record::decode_series(rec, &mut self.series).map_err(|e| e.to_string())?;
-                for s in self.series.drain(..) {
+                let mut series = std::mem::take(&mut self.series);
+                for s in series.drain(..) {
                     let ms = self.head.get_or_create_with_ref(s.series_ref, &s.labels);
                     ms.set_logged();
+                    if let Some(chunks) = self.mapped.remove(&s.series_ref) {
+                        self.attach(&ms, &chunks);
+                    }
                     self.refs.insert(s.series_ref, ms);
                     self.stats.series += 1;
                 }
+                self.series = series;
             }
             RecordType::Samples | RecordType::SamplesV2 => {
                 self.samples.clear();
@@ -148,14 +196,18 @@ impl Replayer<'_> {
                         self.stats.unknown_refs += 1;
                         continue;
                     };
+                    let mut d = s.lock();
+                    if d.covered_by_mapped(smp.t) {
+                        self.stats.samples_in_mmapped_chunks += 1;
+                        continue;
+                    }
                     if smp.t < min_valid
-                        || !s
-                            .lock()
-                            .append(smp.t, smp.v, opts.chunk_range, opts.samples_per_chunk)
+                        || !d.append(smp.t, smp.v, opts.chunk_range, opts.samples_per_chunk)
                     {
                         self.stats.dropped_samples += 1;
                         continue;
                     }
+                    self.head.mmap_cut_chunks(s.series_ref(), &mut d);
                     self.stats.samples += 1;
                     self.mint = self.mint.min(smp.t);
                     self.maxt = self.maxt.max(smp.t);
@@ -190,12 +242,16 @@ impl Replayer<'_> {
                         self.stats.unknown_refs += 1;
                         continue;
                     };
-                    if smp.t < min_valid
-                        || !s.lock().append_histogram(smp.t, &smp.h, opts.chunk_range)
-                    {
+                    let mut d = s.lock();
+                    if d.covered_by_mapped(smp.t) {
+                        self.stats.samples_in_mmapped_chunks += 1;
+                        continue;
+                    }
+                    if smp.t < min_valid || !d.append_histogram(smp.t, &smp.h, opts.chunk_range) {
                         self.stats.dropped_samples += 1;
                         continue;
                     }
+                    self.head.mmap_cut_chunks(s.series_ref(), &mut d);
                     self.stats.histograms += 1;
                     self.mint = self.mint.min(smp.t);
                     self.maxt = self.maxt.max(smp.t);
@@ -211,14 +267,18 @@ impl Replayer<'_> {
                         self.stats.unknown_refs += 1;
                         continue;
                     };
+                    let mut d = s.lock();
+                    if d.covered_by_mapped(smp.t) {
+                        self.stats.samples_in_mmapped_chunks += 1;
+                        continue;
+                    }
                     if smp.t < min_valid
-                        || !s
-                            .lock()
-                            .append_float_histogram(smp.t, &smp.fh, opts.chunk_range)
+                        || !d.append_float_histogram(smp.t, &smp.fh, opts.chunk_range)
                     {
                         self.stats.dropped_samples += 1;
                         continue;
                     }
+                    self.head.mmap_cut_chunks(s.series_ref(), &mut d);
                     self.stats.histograms += 1;
                     self.mint = self.mint.min(smp.t);
                     self.maxt = self.maxt.max(smp.t);

@@ -11,6 +11,7 @@ use chunkenc::{
 use tsdb_index::Labels;
 
 use super::AppendError;
+use crate::chunks_head::{ChunkDiskMapper, ChunksHeadError, HeadChunkRef};
 
 /// Size a histogram chunk aims for, as in Prometheus (`TargetBytesPerHistogramChunk`).
 pub const TARGET_BYTES_PER_HISTOGRAM_CHUNK: usize = 1024;
@@ -38,6 +39,74 @@ impl From<chunkenc::builder::BuiltChunk> for ClosedChunk {
             bytes: c.bytes.into(),
             min_t: c.min_t,
             max_t: c.max_t,
+        }
+    }
+}
+
+/// A full chunk written to `chunks_head/`: what the head keeps of it in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MappedChunk {
+    /// Where its record is.
+    pub chunk_ref: HeadChunkRef,
+    /// First sample's timestamp.
+    pub min_t: i64,
+    /// Last sample's timestamp.
+    pub max_t: i64,
+    /// Number of samples.
+    pub num_samples: u16,
+}
+
+/// A closed chunk of the head: its bytes in memory (until written to `chunks_head/`, or
+/// when the head has no chunk files), or a reference into the chunk files.
+#[derive(Debug, Clone)]
+pub(crate) enum HeadChunk {
+    Mem(ClosedChunk),
+    Mapped(MappedChunk),
+}
+
+impl HeadChunk {
+    pub(crate) fn min_t(&self) -> i64 {
+        match self {
+            HeadChunk::Mem(c) => c.min_t,
+            HeadChunk::Mapped(c) => c.min_t,
+        }
+    }
+
+    pub(crate) fn max_t(&self) -> i64 {
+        match self {
+            HeadChunk::Mem(c) => c.max_t,
+            HeadChunk::Mapped(c) => c.max_t,
+        }
+    }
+
+    fn num_samples(&self) -> usize {
+        match self {
+            HeadChunk::Mem(c) => chunkenc::iter(c.encoding, &c.bytes)
+                .map(|it| it.num_samples())
+                .unwrap_or_default(),
+            HeadChunk::Mapped(c) => usize::from(c.num_samples),
+        }
+    }
+
+    /// The chunk with its bytes, read from `mapper` if it is mapped.
+    fn load(&self, mapper: Option<&ChunkDiskMapper>) -> Result<ClosedChunk, ChunksHeadError> {
+        match self {
+            HeadChunk::Mem(c) => Ok(c.clone()),
+            HeadChunk::Mapped(m) => {
+                let mapper = mapper.ok_or(ChunksHeadError::NoSuchFile(m.chunk_ref.seq()))?;
+                let (enc, bytes) = mapper.chunk(m.chunk_ref)?;
+                let encoding = Encoding::try_from(enc).map_err(|e| ChunksHeadError::Corrupt {
+                    seq: m.chunk_ref.seq(),
+                    offset: u64::from(m.chunk_ref.offset()),
+                    reason: e.to_string(),
+                })?;
+                Ok(ClosedChunk {
+                    encoding,
+                    bytes,
+                    min_t: m.min_t,
+                    max_t: m.max_t,
+                })
+            }
         }
     }
 }
@@ -92,7 +161,8 @@ enum LastValue {
 
 /// Mutable state of a series, behind its lock.
 pub(crate) struct SeriesData {
-    pub(crate) closed: Vec<ClosedChunk>,
+    /// Closed chunks, oldest first: the mapped ones first, then any not written out yet.
+    pub(crate) closed: Vec<HeadChunk>,
     pub(crate) open: Option<OpenChunk>,
     /// Out-of-order float samples, by time, one per timestamp.
     pub(crate) ooo: Vec<(i64, f64)>,
@@ -200,15 +270,7 @@ impl MemSeries {
     /// Sample counts of the series' chunks, oldest first (the open one included).
     pub fn chunk_sample_counts(&self) -> Vec<usize> {
         let d = self.lock();
-        let mut v: Vec<usize> = d
-            .closed
-            .iter()
-            .map(|c| {
-                chunkenc::iter(c.encoding, &c.bytes)
-                    .map(|it| it.num_samples())
-                    .unwrap_or_default()
-            })
-            .collect();
+        let mut v: Vec<usize> = d.closed.iter().map(HeadChunk::num_samples).collect();
         if let Some(c) = &d.open {
             v.push(c.app.num_samples());
         }
@@ -227,7 +289,7 @@ impl SeriesData {
     pub(crate) fn max_time(&self) -> Option<i64> {
         match &self.open {
             Some(c) => Some(c.max_t),
-            None => self.closed.last().map(|c| c.max_t),
+            None => self.closed.last().map(HeadChunk::max_t),
         }
     }
 
@@ -351,12 +413,12 @@ impl SeriesData {
                 ChunkAppender::Xor(a) => (a.into_chunk().into_bytes().into(), None),
                 other => (other.bytes().into(), Some(other)),
             };
-            self.closed.push(ClosedChunk {
+            self.closed.push(HeadChunk::Mem(ClosedChunk {
                 encoding,
                 bytes,
                 min_t: c.min_t,
                 max_t: c.max_t,
-            });
+            }));
             keep
         });
         self.open = Some(OpenChunk {
@@ -530,14 +592,20 @@ impl SeriesData {
         )
     }
 
-    /// The chunks overlapping `[mint, maxt]`, the open one copied.
-    pub(crate) fn snapshot(&self, mint: i64, maxt: i64) -> Vec<ClosedChunk> {
+    /// The chunks overlapping `[mint, maxt]`, the open one copied and the mapped ones read
+    /// from `mapper`.
+    pub(crate) fn snapshot(
+        &self,
+        mint: i64,
+        maxt: i64,
+        mapper: Option<&ChunkDiskMapper>,
+    ) -> Result<Vec<ClosedChunk>, ChunksHeadError> {
         let mut out: Vec<ClosedChunk> = self
             .closed
             .iter()
-            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
-            .cloned()
-            .collect();
+            .filter(|c| c.max_t() >= mint && c.min_t() <= maxt)
+            .map(|c| c.load(mapper))
+            .collect::<Result<_, _>>()?;
         if let Some(c) = &self.open {
             if c.app.num_samples() > 0 && c.max_t >= mint && c.min_t <= maxt {
                 out.push(ClosedChunk {
@@ -548,12 +616,115 @@ impl SeriesData {
                 });
             }
         }
-        out
+        Ok(out)
+    }
+
+    /// Approximate bytes held for the series' chunks: the chunk list, bytes of chunks in
+    /// memory, and the open chunk's bytes.
+    pub(crate) fn chunk_memory_bytes(&self) -> usize {
+        let list = self.closed.capacity() * std::mem::size_of::<HeadChunk>();
+        let mem: usize = self
+            .closed
+            .iter()
+            .map(|c| match c {
+                HeadChunk::Mem(c) => c.bytes.len(),
+                HeadChunk::Mapped(_) => 0,
+            })
+            .sum();
+        let open = self.open.as_ref().map_or(0, |c| c.app.bytes().len());
+        list + mem + open
+    }
+
+    /// Whether a sample at `t` is already in the newest chunk loaded from `chunks_head/`
+    /// (WAL replay skips it).
+    pub(crate) fn covered_by_mapped(&self, t: i64) -> bool {
+        self.open.is_none()
+            && matches!(self.closed.last(), Some(HeadChunk::Mapped(m)) if t <= m.max_t)
+    }
+
+    /// Whether a cut chunk waits to be written to `chunks_head/`.
+    pub(crate) fn has_unmapped(&self) -> bool {
+        matches!(self.closed.last(), Some(HeadChunk::Mem(_)))
+    }
+
+    /// Writes the chunks not written yet to `mapper`, oldest first, and keeps only their
+    /// references. On failure the rest stay in memory.
+    pub(crate) fn mmap_pending(
+        &mut self,
+        series_ref: u64,
+        mapper: &ChunkDiskMapper,
+    ) -> Result<(), ChunksHeadError> {
+        let first = self
+            .closed
+            .iter()
+            .rposition(|c| matches!(c, HeadChunk::Mapped(_)))
+            .map_or(0, |i| i + 1);
+        for c in &mut self.closed[first..] {
+            let HeadChunk::Mem(m) = c else { continue };
+            let chunk_ref =
+                mapper.write_chunk(series_ref, m.min_t, m.max_t, m.encoding as u8, &m.bytes)?;
+            let num_samples = u16::from_be_bytes([m.bytes[0], m.bytes[1]]);
+            *c = HeadChunk::Mapped(MappedChunk {
+                chunk_ref,
+                min_t: m.min_t,
+                max_t: m.max_t,
+                num_samples,
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes `chunks` (loaded from `chunks_head/` on open, oldest first) as the series'
+    /// oldest chunks, if it holds none yet. Returns whether they were taken.
+    pub(crate) fn attach_mapped(&mut self, chunks: &[MappedChunk]) -> bool {
+        if !self.closed.is_empty() || self.open.is_some() || chunks.is_empty() {
+            return false;
+        }
+        self.closed = chunks.iter().copied().map(HeadChunk::Mapped).collect();
+        true
+    }
+
+    /// Sets the newest value (for duplicate detection) from the newest closed chunk, when
+    /// there is no open chunk (after loading mapped chunks).
+    pub(crate) fn restore_last_value(&mut self, mapper: &ChunkDiskMapper) {
+        if self.open.is_some() {
+            return;
+        }
+        let Some(Ok(c)) = self.closed.last().map(|c| c.load(Some(mapper))) else {
+            return;
+        };
+        let Ok(mut it) = chunkenc::iter(c.encoding, &c.bytes) else {
+            return;
+        };
+        let mut last = None;
+        while let Ok(Some(kind)) = it.next() {
+            last = Some(kind);
+        }
+        self.last_value = match last {
+            Some(chunkenc::ValueKind::Float) => LastValue::Float(it.at().1),
+            Some(chunkenc::ValueKind::Histogram) => match it.at_histogram() {
+                Some((_, h)) => LastValue::Histogram(Box::new(h.clone())),
+                None => return,
+            },
+            Some(chunkenc::ValueKind::FloatHistogram) => match it.at_float_histogram() {
+                Some((_, h)) => LastValue::FloatHistogram(Box::new(h.clone())),
+                None => return,
+            },
+            None => return,
+        };
+    }
+
+    /// Sequence number of the oldest chunk file the series still refers to.
+    pub(crate) fn min_mapped_seq(&self) -> Option<u32> {
+        self.closed.iter().find_map(|c| match c {
+            HeadChunk::Mapped(m) => Some(m.chunk_ref.seq()),
+            HeadChunk::Mem(_) => None,
+        })
     }
 
     /// Drops the chunks whose newest sample is before `t` (the open one included).
     pub(crate) fn drop_chunks_before(&mut self, t: i64) {
-        self.closed.retain(|c| c.max_t >= t);
+        self.closed.retain(|c| c.max_t() >= t);
         if self
             .open
             .as_ref()
@@ -567,7 +738,7 @@ impl SeriesData {
 
     /// Oldest and newest timestamps of the chunks still held, if any.
     pub(crate) fn time_range(&self) -> Option<(i64, i64)> {
-        let first = self.closed.first().map(|c| c.min_t).or_else(|| {
+        let first = self.closed.first().map(HeadChunk::min_t).or_else(|| {
             self.open
                 .as_ref()
                 .filter(|c| c.app.num_samples() > 0)
@@ -626,8 +797,9 @@ mod tests {
         }
         // 480 samples at 15 s = 2 h: Prometheus cuts four chunks of 120.
         assert_eq!(d.closed.len(), 3);
-        assert!(d.closed.iter().all(|c| c.bytes[1] == 120));
-        assert!(d.closed.iter().all(|c| c.encoding == Encoding::Xor));
+        assert!(d.closed.iter().all(
+            |c| matches!(c, HeadChunk::Mem(c) if c.bytes[1] == 120 && c.encoding == Encoding::Xor)
+        ));
         assert!(!d.append(0, 1.0, 7_200_000, 120));
     }
 }

@@ -119,7 +119,10 @@ impl Head {
             .clone();
         let mut todo: Vec<(Labels, Vec<OwnedChunk>)> = Vec::new();
         for s in &series {
-            let snapshot = s.lock().snapshot(mint, maxt - 1);
+            let snapshot = s
+                .lock()
+                .snapshot(mint, maxt - 1, self.chunk_mapper())
+                .map_err(corrupt)?;
             if snapshot.is_empty() {
                 continue;
             }
