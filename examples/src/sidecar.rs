@@ -370,8 +370,8 @@ pub struct SidecarConfig {
     pub prometheus: String,
     /// Prometheus' data directory (`--storage.tsdb.path`), whose blocks are shipped.
     pub tsdb_path: PathBuf,
-    /// Bucket URL to ship to, if any.
-    pub bucket: Option<String>,
+    /// The bucket to ship to (URL or objstore configuration), if any.
+    pub bucket: Option<tsdb_bucket::BucketSpec>,
     /// StoreAPI gRPC listen address.
     pub grpc_listen: SocketAddr,
     /// HTTP listen address (health endpoints).
@@ -435,10 +435,11 @@ pub async fn run(
     on_bound(http_listener.local_addr()?, grpc_listener.local_addr()?);
 
     let shipper = match &cfg.bucket {
-        Some(url) => {
+        Some(spec) => {
             check_no_local_compaction(&cfg.prometheus).await?;
-            let bucket = tsdb_bucket::Bucket::from_url(url)
-                .map_err(|e| std::io::Error::other(format!("--bucket {url}: {e}")))?;
+            let bucket = spec
+                .open()
+                .map_err(|e| std::io::Error::other(format!("bucket {spec}: {e}")))?;
             let ext = cfg.external_labels.iter().cloned().collect();
             let shipper = tsdb_bucket::Shipper::new(&cfg.tsdb_path, bucket).with_labels(ext);
             Some(tokio::spawn(ship_forever(shipper, cfg.ship_interval)))

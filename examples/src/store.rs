@@ -13,7 +13,7 @@ use tsdb_bucket::store::cache::memcached::{MemcachedCache, MemcachedConfig};
 use tsdb_bucket::store::cache::Cache;
 use tsdb_bucket::store::limits::RequestLimits;
 use tsdb_bucket::store::StoreOptions;
-use tsdb_bucket::{Bucket, BucketStore};
+use tsdb_bucket::BucketStore;
 use tsdb_core::storage::Queryable;
 
 use crate::http_api::{self, ApiError, QueryableSource};
@@ -21,8 +21,8 @@ use crate::http_api::{self, ApiError, QueryableSource};
 /// Settings of a store gateway.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// Bucket URL.
-    pub bucket: String,
+    /// The bucket (URL or objstore configuration).
+    pub bucket: tsdb_bucket::BucketSpec,
     /// Local directory for the sparse copies of index and chunk files.
     pub cache_dir: PathBuf,
     /// HTTP listen address.
@@ -102,8 +102,10 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     on_bound: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
-    let bucket = Bucket::from_url(&cfg.bucket)
-        .map_err(|e| std::io::Error::other(format!("--bucket {}: {e}", cfg.bucket)))?;
+    let bucket = cfg
+        .bucket
+        .open()
+        .map_err(|e| std::io::Error::other(format!("bucket {}: {e}", cfg.bucket)))?;
     let store = BucketStore::with_options(bucket, &cfg.cache_dir, cfg.tuning.options()?)
         .map_err(std::io::Error::other)?;
     let store = Arc::new(store);

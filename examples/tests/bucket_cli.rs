@@ -58,6 +58,28 @@ fn upload_ls_inspect_verify_and_detect_damage() {
     assert!(ok);
     assert_eq!(out.lines().collect::<Vec<_>>(), IDS);
 
+    // The same bucket named the way Thanos' components take it: an objstore configuration,
+    // as text or as a file.
+    let yaml = format!(
+        "type: FILESYSTEM\nconfig:\n  directory: {}\n",
+        bucket_dir.display()
+    );
+    let (ok, out, err) = tsdb(&["ls", "--objstore.config", &yaml]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), IDS);
+    let config_file = tmp.path().join("objstore.yml");
+    std::fs::write(&config_file, &yaml).unwrap();
+    let (ok, out, err) = tsdb(&["ls", "--objstore.config-file", config_file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), IDS);
+    // A misspelt setting, a missing bucket and two ways at once are refused.
+    let (ok, _, err) = tsdb(&["ls", "--objstore.config", "type: FILESYSTEM\nconfig:\n  dir: /x\n"]);
+    assert!(!ok && err.contains("unknown field"), "{err}");
+    let (ok, _, err) = tsdb(&["ls"]);
+    assert!(!ok && err.contains("a bucket is needed"), "{err}");
+    let (ok, _, _) = tsdb(&["ls", "--bucket", url, "--objstore.config", &yaml]);
+    assert!(!ok);
+
     let (ok, out, _) = tsdb(&["inspect", "--bucket", url]);
     assert!(ok);
     let lines: Vec<&str> = out.lines().collect();

@@ -22,7 +22,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use e2e::{api_time, get_json, now_ms, result_lines, start_moto, start_prometheus, wait_for};
+use e2e::{
+    api_time, get_json, now_ms, result_lines, start_memcached, start_moto, start_prometheus,
+    wait_for,
+};
 
 /// The target's series change, and carry a new timestamp, every `STEP_MS`.
 const STEP_MS: i64 = 5_000;
@@ -268,6 +271,7 @@ fn the_global_view_answers_as_a_single_prometheus_does() {
     };
 
     let moto = start_moto(&mut stack, "moto", "e2e");
+    let memcached = start_memcached(&mut stack, "memcached");
     let bucket = format!(
         "s3://e2e/blocks?endpoint=http://{moto}&access_key_id=test&secret_access_key=test&region=us-east-1"
     );
@@ -362,6 +366,8 @@ fn the_global_view_answers_as_a_single_prometheus_does() {
             &bucket,
             "--cache-dir",
             store_cache.to_str().unwrap(),
+            "--memcached",
+            &memcached,
             "--listen",
             "127.0.0.1:0",
             "--grpc-listen",
@@ -576,6 +582,27 @@ fn the_global_view_answers_as_a_single_prometheus_does() {
         start,
         merged_until - 1,
     );
+
+    // The store's postings, series and chunks went through memcached: looked up there, and
+    // stored there after each bucket read.
+    let (status, metrics) = e2e::http_get(&format!("http://{store_http}/metrics"), &[]);
+    assert_eq!(status, 200);
+    let total = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let (requests, added) = (
+        total("thanos_store_index_cache_requests_total"),
+        total("thanos_store_index_cache_items_added_total"),
+    );
+    println!(
+        "store cache (memcached): {requests} lookups, {} hits, {added} items added",
+        total("thanos_store_index_cache_hits_total")
+    );
+    assert!(requests > 0.0 && added > 0.0, "memcached unused:\n{metrics}");
 
     // Label APIs: the querier shows the external label, never the replica labels.
     let matcher = "{__name__=~\"e2e_.+\"}";

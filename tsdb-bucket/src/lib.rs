@@ -33,6 +33,6 @@ pub use compactor::{BucketCompactor, CompactorConfig};
 pub use error::BucketError;
 pub use meta::{DeletionMark, NoCompactMark, ThanosMeta};
 pub use objstore::Bucket;
-pub use objstore_config::ObjstoreConfig;
+pub use objstore_config::{BucketSpec, ObjstoreConfig};
 pub use shipper::{ShipReport, Shipper};
 pub use store::BucketStore;

@@ -339,6 +339,49 @@ impl ObjstoreConfig {
     }
 }
 
+/// How a bucket was named: a URL (`--bucket`) or a Thanos objstore configuration
+/// (`--objstore.config-file` / `--objstore.config`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum BucketSpec {
+    /// A bucket URL (see [`Bucket::from_url`]).
+    Url(String),
+    /// A parsed objstore configuration.
+    Config(ObjstoreConfig),
+}
+
+impl BucketSpec {
+    /// Opens the bucket.
+    pub fn open(&self) -> Result<Bucket, BucketError> {
+        match self {
+            BucketSpec::Url(url) => Bucket::from_url(url),
+            BucketSpec::Config(c) => c.open(),
+        }
+    }
+}
+
+/// Shows a URL as given and a configuration by its provider, bucket and prefix, never its
+/// credentials.
+impl std::fmt::Display for BucketSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BucketSpec::Url(url) => f.write_str(url),
+            BucketSpec::Config(c) => {
+                let (scheme, name) = match &c.provider {
+                    Provider::Filesystem { directory } => ("file://", directory.as_str()),
+                    Provider::S3 { bucket, .. } => ("s3://", bucket.as_str()),
+                    Provider::Gcs { bucket, .. } => ("gs://", bucket.as_str()),
+                    Provider::Azure { container, .. } => ("az://", container.as_str()),
+                };
+                write!(f, "{scheme}{name}")?;
+                if !c.prefix.is_empty() {
+                    write!(f, "/{}", c.prefix)?;
+                }
+                f.write_str(" (objstore config)")
+            }
+        }
+    }
+}
+
 fn bad(message: String) -> BucketError {
     BucketError::Config {
         url: "objstore config".into(),

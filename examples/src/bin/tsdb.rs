@@ -82,10 +82,10 @@ enum Command {
         /// Tenant of requests that name none.
         #[arg(long, default_value = "default-tenant")]
         default_tenant: String,
-        /// Ship every tenant's new blocks to this bucket (`file:///dir`, `s3://...`), under
-        /// a prefix named after the tenant.
-        #[arg(long)]
-        bucket: Option<String>,
+        /// Ship every tenant's new blocks to this bucket (`--bucket file:///dir`, `s3://...`,
+        /// or a Thanos objstore configuration), under a prefix named after the tenant.
+        #[command(flatten)]
+        bucket: cli::bucket_args::BucketArgs,
         /// Acknowledge remote writes once the WAL holds them without waiting for fsync, as
         /// Prometheus does (a process crash loses nothing, a power loss may).
         #[arg(long)]
@@ -156,9 +156,9 @@ enum Command {
         /// Prometheus' data directory (its `--storage.tsdb.path`).
         #[arg(long)]
         tsdb_path: PathBuf,
-        /// Bucket URL to ship Prometheus' blocks to.
-        #[arg(long)]
-        bucket: Option<String>,
+        /// Bucket to ship Prometheus' blocks to (URL or Thanos objstore configuration).
+        #[command(flatten)]
+        bucket: cli::bucket_args::BucketArgs,
         /// StoreAPI gRPC listen address.
         #[arg(long, default_value = "0.0.0.0:10901")]
         grpc_listen: std::net::SocketAddr,
@@ -175,9 +175,9 @@ enum Command {
     /// The store gateway: Prometheus' HTTP query API (and, with `--grpc-listen`, Thanos'
     /// StoreAPI) over the blocks of a bucket, read in place.
     Store {
-        /// Bucket URL: file:///dir, memory://, s3://bucket/prefix?endpoint=... (feature aws).
-        #[arg(long)]
-        bucket: String,
+        /// The bucket: `--bucket URL` or a Thanos objstore configuration.
+        #[command(flatten)]
+        bucket: cli::bucket_args::BucketArgs,
         /// Local directory for the partial copies of index and chunk files.
         #[arg(long, default_value = "./store-cache")]
         cache_dir: PathBuf,
@@ -215,9 +215,9 @@ enum Command {
     /// The bucket compactor (Thanos' `compact`): merges each group's blocks into larger
     /// ones, deduplicates replicas, applies retention and deletes marked blocks.
     Compact {
-        /// Bucket URL: file:///dir, memory://, s3://bucket/prefix?endpoint=... (feature aws).
-        #[arg(long)]
-        bucket: String,
+        /// The bucket: `--bucket URL` or a Thanos objstore configuration.
+        #[command(flatten)]
+        bucket: cli::bucket_args::BucketArgs,
         /// Local scratch directory for downloaded and merged blocks.
         #[arg(long, default_value = "./compact-data")]
         data_dir: PathBuf,
@@ -271,9 +271,9 @@ enum BucketCommand {
     Upload {
         /// Data directory holding block directories.
         dir: PathBuf,
-        /// Bucket URL: file:///dir, memory://, s3://bucket/prefix?endpoint=... (feature aws).
-        #[arg(long)]
-        bucket: String,
+        /// The bucket: `--bucket URL` or a Thanos objstore configuration.
+        #[command(flatten)]
+        bucket: cli::bucket_args::BucketArgs,
         /// External label `k=v` written into each block's Thanos meta; repeatable.
         #[arg(long = "label")]
         labels: Vec<String>,
@@ -283,22 +283,22 @@ enum BucketCommand {
     },
     /// Print the ULID of every complete block in the bucket.
     Ls {
-        /// Bucket URL.
-        #[arg(long)]
-        bucket: String,
+        /// The bucket: `--bucket URL` or a Thanos objstore configuration.
+        #[command(flatten)]
+        bucket: cli::bucket_args::BucketArgs,
     },
     /// A table of the bucket's blocks (time ranges, levels, resolutions, labels, sizes).
     Inspect {
-        /// Bucket URL.
-        #[arg(long)]
-        bucket: String,
+        /// The bucket: `--bucket URL` or a Thanos objstore configuration.
+        #[command(flatten)]
+        bucket: cli::bucket_args::BucketArgs,
     },
     /// Check for overlaps, partial uploads, missing files and unreadable indexes; exits 1
     /// when it finds any.
     Verify {
-        /// Bucket URL.
-        #[arg(long)]
-        bucket: String,
+        /// The bucket: `--bucket URL` or a Thanos objstore configuration.
+        #[command(flatten)]
+        bucket: cli::bucket_args::BucketArgs,
     },
 }
 
@@ -396,7 +396,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
                 grpc_listen,
                 external_labels,
                 wal_fsync: !no_wal_fsync,
-                bucket,
+                bucket: bucket.spec()?,
                 retention: tsdb_core::retention::RetentionPolicy {
                     time_ms: retention_time.unwrap_or(0),
                     max_bytes: retention_size.unwrap_or(0),
@@ -514,7 +514,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             let cfg = tsdb_examples::sidecar::SidecarConfig {
                 prometheus,
                 tsdb_path,
-                bucket,
+                bucket: bucket.spec()?,
                 grpc_listen,
                 listen,
                 external_labels,
@@ -547,7 +547,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             request_samples,
         } => {
             let cfg = tsdb_examples::store::StoreConfig {
-                bucket,
+                bucket: bucket.required()?,
                 cache_dir,
                 listen,
                 grpc_listen,
@@ -599,7 +599,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
                 one_hour_ms: retention_1h,
             };
             let every = wait.then(|| std::time::Duration::from_millis(wait_interval.max(1) as u64));
-            cli::compact::run(&bucket, cfg, every, &mut out)?
+            cli::compact::run(&bucket.required()?, cfg, every, &mut out)?
         }
         Command::Bucket { command } => match command {
             BucketCommand::Upload {
@@ -607,11 +607,13 @@ fn run(args: Args) -> Result<(), cli::CliError> {
                 bucket,
                 labels,
                 quiet,
-            } => cli::bucket::upload(&dir, &bucket, &labels, quiet, &mut out)?,
-            BucketCommand::Ls { bucket } => cli::bucket::ls(&bucket, &mut out)?,
-            BucketCommand::Inspect { bucket } => cli::bucket::inspect(&bucket, &mut out)?,
+            } => cli::bucket::upload(&dir, &bucket.required()?, &labels, quiet, &mut out)?,
+            BucketCommand::Ls { bucket } => cli::bucket::ls(&bucket.required()?, &mut out)?,
+            BucketCommand::Inspect { bucket } => {
+                cli::bucket::inspect(&bucket.required()?, &mut out)?
+            },
             BucketCommand::Verify { bucket } => {
-                let issues = cli::bucket::verify(&bucket, &mut out)?;
+                let issues = cli::bucket::verify(&bucket.required()?, &mut out)?;
                 if issues > 0 {
                     out.flush()?;
                     return Err(cli::CliError::Other(format!("{issues} issues found")));

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tsdb_bucket::meta::{source, ThanosMeta};
 use tsdb_bucket::shipper::bucket_metas;
-use tsdb_bucket::{Bucket, Shipper};
+use tsdb_bucket::{Bucket, BucketSpec, Shipper};
 
 use super::gotime::go_duration_ms;
 use super::list::tabwrite;
@@ -50,12 +50,12 @@ fn tsdb_core_valid_label_name(k: &str) -> bool {
 /// on stderr unless `quiet`.
 pub fn upload(
     dir: &Path,
-    url: &str,
+    spec: &BucketSpec,
     labels: &[String],
     quiet: bool,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let bucket = Bucket::from_url(url).map_err(err)?;
+    let bucket = spec.open().map_err(err)?;
     let labels = parse_labels(labels)?;
     let mut shipper = Shipper::new(dir, bucket)
         .with_labels(labels)
@@ -120,8 +120,8 @@ fn dir_size(dir: &Path) -> u64 {
 }
 
 /// Prints the ULID of every complete block, oldest first.
-pub fn ls(url: &str, out: &mut dyn Write) -> Result<(), CliError> {
-    let bucket = Bucket::from_url(url).map_err(err)?;
+pub fn ls(spec: &BucketSpec, out: &mut dyn Write) -> Result<(), CliError> {
+    let bucket = spec.open().map_err(err)?;
     let metas = runtime()?.block_on(bucket_metas(&bucket)).map_err(err)?;
     for m in metas {
         writeln!(out, "{}", m.ulid())?;
@@ -149,8 +149,8 @@ fn resolution_string(ms: i64) -> String {
 
 /// Prints a table of the bucket's blocks: ULID, time range, duration, level, resolution,
 /// labels, series/samples/chunks, size.
-pub fn inspect(url: &str, out: &mut dyn Write) -> Result<(), CliError> {
-    let bucket = Bucket::from_url(url).map_err(err)?;
+pub fn inspect(spec: &BucketSpec, out: &mut dyn Write) -> Result<(), CliError> {
+    let bucket = spec.open().map_err(err)?;
     let rt = runtime()?;
     let metas = rt.block_on(bucket_metas(&bucket)).map_err(err)?;
     let mut rows = vec![[
@@ -206,8 +206,8 @@ fn time_string(ms: i64) -> String {
 /// Checks the bucket: overlapping blocks within a group (same labels and resolution), files
 /// listed in `meta.json` missing or of the wrong size, partial uploads, and whether each index
 /// opens. Returns the number of issues found (printed to `out`).
-pub fn verify(url: &str, out: &mut dyn Write) -> Result<usize, CliError> {
-    let bucket = Bucket::from_url(url).map_err(err)?;
+pub fn verify(spec: &BucketSpec, out: &mut dyn Write) -> Result<usize, CliError> {
+    let bucket = spec.open().map_err(err)?;
     let rt = runtime()?;
     let metas = rt.block_on(bucket_metas(&bucket)).map_err(err)?;
     let mut issues = 0;

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use tsdb_bucket::compactor::{BucketCompactor, CompactorConfig, CompactorReport};
-use tsdb_bucket::Bucket;
+use tsdb_bucket::BucketSpec;
 
 use super::CliError;
 
@@ -15,12 +15,12 @@ fn err(e: impl std::fmt::Display) -> CliError {
 
 /// Runs the compactor once (or forever with `wait`), printing what each pass did.
 pub fn run(
-    url: &str,
+    spec: &BucketSpec,
     cfg: CompactorConfig,
     wait: Option<Duration>,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let bucket = Bucket::from_url(url).map_err(err)?;
+    let bucket = spec.open().map_err(err)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

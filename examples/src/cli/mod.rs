@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod bucket;
+pub mod bucket_args;
 pub mod compact;
 pub mod dump;
 pub mod gotime;

@@ -51,7 +51,7 @@ pub struct ServeConfig {
     pub wal_fsync: bool,
     /// Bucket URL (`file:///dir`, `s3://bucket/prefix?endpoint=..`, ...) that every tenant's
     /// new blocks are shipped to, under a prefix named after the tenant, if any.
-    pub bucket: Option<String>,
+    pub bucket: Option<tsdb_bucket::BucketSpec>,
     /// StoreAPI gRPC listen address (serves the default tenant), if any.
     pub grpc_listen: Option<SocketAddr>,
     /// External labels the StoreAPI adds to every series.
@@ -332,9 +332,9 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     on_bound(listener.local_addr()?);
     let bucket = match &cfg.bucket {
-        Some(url) => Some(
-            tsdb_bucket::objstore::Bucket::from_url(url)
-                .map_err(|e| std::io::Error::other(format!("--bucket {url}: {e}")))?,
+        Some(spec) => Some(
+            spec.open()
+                .map_err(|e| std::io::Error::other(format!("bucket {spec}: {e}")))?,
         ),
         None => None,
     };

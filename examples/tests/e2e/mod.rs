@@ -361,6 +361,27 @@ pub fn start_moto(stack: &mut Stack, name: &str, bucket: &str) -> String {
     addr
 }
 
+/// Starts a memcached server (which `scripts/test` installs) as `name` on a free loopback
+/// port; returns its `host:port` once it accepts connections.
+pub fn start_memcached(stack: &mut Stack, name: &str) -> String {
+    let port = free_port();
+    let mut cmd = Command::new("memcached");
+    cmd.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0", "-m", "64"]);
+    // memcached refuses to run as root without a user to switch to.
+    cmd.args(["-u", "root"]);
+    stack.spawn(name, cmd);
+    let addr = format!("127.0.0.1:{port}");
+    wait_for(
+        &format!("{name} to listen"),
+        Duration::from_secs(30),
+        || {
+            stack.assert_running(name);
+            TcpStream::connect(&addr).ok().map(|_| ())
+        },
+    );
+    addr
+}
+
 /// An HTTP server on loopback answering every GET with what `render(now_ms)` returns, as
 /// Prometheus' text exposition format; stopped on drop.
 pub struct MetricsTarget {
