@@ -6,6 +6,7 @@
 //! tsdb dump DIR [--match SELECTOR ...] [--min-time MS] [--max-time MS]
 //! tsdb import openmetrics FILE OUTDIR [--max-block-duration DUR] [--quiet] [--human-readable]
 //! tsdb bucket upload DIR --bucket URL [--label k=v ...] | ls | inspect | verify --bucket URL
+//!   (every bucket-aware command also takes --objstore.config-file FILE or --objstore.config YAML)
 //! tsdb demo [--data DIR] [--instances N]
 //! tsdb query --endpoint HOST:PORT ... [--replica-label NAME ...] [--listen ADDR]
 //! tsdb serve [--data DIR] [--listen ADDR] [--grpc-listen ADDR] [--external-label K=V ...] [--bucket URL]
