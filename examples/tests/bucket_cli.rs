@@ -69,11 +69,19 @@ fn upload_ls_inspect_verify_and_detect_damage() {
     assert_eq!(out.lines().collect::<Vec<_>>(), IDS);
     let config_file = tmp.path().join("objstore.yml");
     std::fs::write(&config_file, &yaml).unwrap();
-    let (ok, out, err) = tsdb(&["ls", "--objstore.config-file", config_file.to_str().unwrap()]);
+    let (ok, out, err) = tsdb(&[
+        "ls",
+        "--objstore.config-file",
+        config_file.to_str().unwrap(),
+    ]);
     assert!(ok, "{err}");
     assert_eq!(out.lines().collect::<Vec<_>>(), IDS);
     // A misspelt setting, a missing bucket and two ways at once are refused.
-    let (ok, _, err) = tsdb(&["ls", "--objstore.config", "type: FILESYSTEM\nconfig:\n  dir: /x\n"]);
+    let (ok, _, err) = tsdb(&[
+        "ls",
+        "--objstore.config",
+        "type: FILESYSTEM\nconfig:\n  dir: /x\n",
+    ]);
     assert!(!ok && err.contains("unknown field"), "{err}");
     let (ok, _, err) = tsdb(&["ls"]);
     assert!(!ok && err.contains("a bucket is needed"), "{err}");

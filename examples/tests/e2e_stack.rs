@@ -602,7 +602,10 @@ fn the_global_view_answers_as_a_single_prometheus_does() {
         "store cache (memcached): {requests} lookups, {} hits, {added} items added",
         total("thanos_store_index_cache_hits_total")
     );
-    assert!(requests > 0.0 && added > 0.0, "memcached unused:\n{metrics}");
+    assert!(
+        requests > 0.0 && added > 0.0,
+        "memcached unused:\n{metrics}"
+    );
 
     // Label APIs: the querier shows the external label, never the replica labels.
     let matcher = "{__name__=~\"e2e_.+\"}";

@@ -612,7 +612,7 @@ fn run(args: Args) -> Result<(), cli::CliError> {
             BucketCommand::Ls { bucket } => cli::bucket::ls(&bucket.required()?, &mut out)?,
             BucketCommand::Inspect { bucket } => {
                 cli::bucket::inspect(&bucket.required()?, &mut out)?
-            },
+            }
             BucketCommand::Verify { bucket } => {
                 let issues = cli::bucket::verify(&bucket.required()?, &mut out)?;
                 if issues > 0 {

@@ -26,7 +26,11 @@ impl BucketArgs {
     /// The bucket named, if any; settings of the configuration that have no effect here
     /// are reported on stderr.
     pub fn spec(&self) -> Result<Option<BucketSpec>, CliError> {
-        let config = match (&self.bucket, &self.objstore_config_file, &self.objstore_config) {
+        let config = match (
+            &self.bucket,
+            &self.objstore_config_file,
+            &self.objstore_config,
+        ) {
             (Some(url), _, _) => return Ok(Some(BucketSpec::Url(url.clone()))),
             (None, Some(file), _) => ObjstoreConfig::from_file(file),
             (None, None, Some(yaml)) => ObjstoreConfig::parse(yaml),

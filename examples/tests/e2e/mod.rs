@@ -366,7 +366,16 @@ pub fn start_moto(stack: &mut Stack, name: &str, bucket: &str) -> String {
 pub fn start_memcached(stack: &mut Stack, name: &str) -> String {
     let port = free_port();
     let mut cmd = Command::new("memcached");
-    cmd.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0", "-m", "64"]);
+    cmd.args([
+        "-l",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-U",
+        "0",
+        "-m",
+        "64",
+    ]);
     // memcached refuses to run as root without a user to switch to.
     cmd.args(["-u", "root"]);
     stack.spawn(name, cmd);

@@ -334,6 +334,9 @@ fn build_groups(opened: &BTreeMap<Ulid, Arc<StoreBlock>>) -> Vec<LabeledBlocks> 
         .collect()
 }
 
+/// A group's external labels and its loaded blocks with their resolutions.
+type LoadedGroup<'a> = (&'a Labels, Vec<(i64, Arc<tsdb_core::block::reader::Block>)>);
+
 /// The StoreAPI's chunk path: stored chunks as they are, downsampled blocks included, at
 /// the coarsest resolution a request allows (see [`crate::downsample::serve`]), held to the
 /// same request limits as the sample path. The `Queryable` path reads raw blocks only.
@@ -343,8 +346,7 @@ impl storeapi::grpc::ChunkedStorage for BucketStore {
         sel: &storeapi::grpc::ChunkSelection<'_>,
     ) -> storage::Result<Vec<(Labels, Vec<storeapi::grpc::proto::AggrChunk>)>> {
         let groups = self.snapshot();
-        let mut loaded: Vec<(&Labels, Vec<(i64, Arc<tsdb_core::block::reader::Block>)>)> =
-            Vec::new();
+        let mut loaded: Vec<LoadedGroup<'_>> = Vec::new();
         for g in groups
             .iter()
             .filter(|g| g.min_time <= sel.maxt && g.max_time > sel.mint)
