@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tsdb_bucket::meta::{source, ThanosMeta};
 use tsdb_bucket::shipper::bucket_metas;
-use tsdb_bucket::{Bucket, BucketSpec, Shipper};
+use tsdb_bucket::{BucketSpec, Shipper};
 
 use super::gotime::go_duration_ms;
 use super::list::tabwrite;
