@@ -343,8 +343,9 @@ impl storeapi::grpc::ChunkedStorage for BucketStore {
         sel: &storeapi::grpc::ChunkSelection<'_>,
     ) -> storage::Result<Vec<(Labels, Vec<storeapi::grpc::proto::AggrChunk>)>> {
         let groups = self.snapshot();
-        let mut loaded: Vec<(&Labels, Vec<(i64, Arc<tsdb_core::block::reader::Block>)>)> =
-            Vec::new();
+        // Per group: its labels and its loaded blocks with their min times.
+        type Loaded<'a> = (&'a Labels, Vec<(i64, Arc<tsdb_core::block::reader::Block>)>);
+        let mut loaded: Vec<Loaded<'_>> = Vec::new();
         for g in groups
             .iter()
             .filter(|g| g.min_time <= sel.maxt && g.max_time > sel.mint)
