@@ -744,15 +744,15 @@ fn generated_queries_match_prometheus_on_generated_data() {
     let prom_base = format!("http://{}", prom.addr);
     let our_base = ours.url("");
     let threads = 4;
-    let results: Vec<(usize, usize, usize, Vec<String>)> = std::thread::scope(|s| {
+    let results: Vec<(usize, usize, usize, usize, Vec<String>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|i| {
                 let (queries, instants) = (&queries, &instants);
                 let (prom_base, our_base) = (&prom_base, &our_base);
                 let ranges = &ranges;
                 s.spawn(move || {
-                    let (mut compared, mut with_data, mut skipped, mut failures) =
-                        (0, 0, 0, Vec::new());
+                    let (mut compared, mut with_data, mut skipped, mut errors, mut failures) =
+                        (0, 0, 0, 0, Vec::new());
                     for q in queries.iter().skip(i).step_by(threads) {
                         let ordered = q.starts_with("sort");
                         let mut asks: Vec<Ask<'_>> = instants
@@ -804,6 +804,7 @@ fn generated_queries_match_prometheus_on_generated_data() {
                             let o = get(&format!("{our_base}{path}"), &params, &[]);
                             compared += 1;
                             let (t, o) = (t.json(), o.json());
+                            errors += usize::from(t["status"] != "success");
                             let outcome = if k_outer {
                                 compare_steps(&t, &o)
                             } else {
@@ -815,7 +816,7 @@ fn generated_queries_match_prometheus_on_generated_data() {
                             }
                         }
                     }
-                    (compared, with_data, skipped, failures)
+                    (compared, with_data, skipped, errors, failures)
                 })
             })
             .collect();
@@ -824,9 +825,10 @@ fn generated_queries_match_prometheus_on_generated_data() {
     let compared: usize = results.iter().map(|r| r.0).sum();
     let with_data: usize = results.iter().map(|r| r.1).sum();
     let skipped: usize = results.iter().map(|r| r.2).sum();
-    let failures: Vec<&String> = results.iter().flat_map(|r| &r.3).collect();
+    let errors: usize = results.iter().map(|r| r.3).sum();
+    let failures: Vec<&String> = results.iter().flat_map(|r| &r.4).collect();
     println!(
-        "{} queries, {compared} compared, {with_data} with data, {skipped} queries \
+        "{} queries, {compared} compared, {with_data} with data, {errors} errors in both, {skipped} queries \
          not compared (nested topk/bottomk), {} differ ({:.1} s)",
         queries.len(),
         failures.len(),
