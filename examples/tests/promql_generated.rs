@@ -360,7 +360,8 @@ fn vector(r: &mut Rng, d: u32) -> String {
                     // Excluded: a filtering comparison with one-to-one matching. When several
                     // left series share a match signature, Prometheus 3.5 only errs ("multiple
                     // matches for labels: many-to-one matching must be explicit") if more than
-                    // one of them passes the filter; our engine errs as soon as they match.
+                    // one of them passes the filter; Prometheus' main branch (3.14, which our
+                    // engine follows) checks before filtering and errs as soon as they match.
                     // Such comparisons are generated with `bool` (both err alike) or with a
                     // group modifier.
                     let m = *r.pick(&[
