@@ -113,7 +113,7 @@ struct HttpConfig {
     tls_config: Option<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct FilesystemConfig {
     #[serde(default)]
@@ -401,13 +401,7 @@ fn settings<T: serde::de::DeserializeOwned + Default>(
 }
 
 fn filesystem(config: Value) -> Result<(Provider, Vec<String>), BucketError> {
-    let c: FilesystemConfig = if config.is_null() {
-        FilesystemConfig {
-            directory: String::new(),
-        }
-    } else {
-        serde_json::from_value(config).map_err(|e| bad(format!("FILESYSTEM config: {e}")))?
-    };
+    let c: FilesystemConfig = settings(config, "FILESYSTEM")?;
     if c.directory.is_empty() {
         return Err(bad("missing directory for filesystem bucket".into()));
     }

@@ -59,7 +59,7 @@ impl DnsResolver {
         let server = self.server;
         self.dns
             .get_or_init(|| async move {
-                let builder = match server {
+                let mut builder = match server {
                     Some(addr) => {
                         let mut udp = ConnectionConfig::udp();
                         udp.port = addr.port();
@@ -74,7 +74,6 @@ impl DnsResolver {
                     None => TokioResolver::builder_tokio()
                         .map_err(|e| format!("system DNS configuration: {e}"))?,
                 };
-                let mut builder = builder;
                 // Endpoints are re-resolved at every refresh: answers are not kept longer.
                 builder.options_mut().cache_size = 0;
                 builder.build().map_err(|e| format!("DNS resolver: {e}"))
